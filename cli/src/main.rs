@@ -1,0 +1,2 @@
+//! The `folio` binary.
+fn main() {}
