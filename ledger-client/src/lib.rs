@@ -3,6 +3,43 @@
 //! It carries the replication protocol: write sets and ack quorums, in-order
 //! acknowledgement, LAC, ensemble change, fencing and recovery, and verified reads.
 //! The protocol cores are state machines without I/O, driven by tokio tasks from
-//! outside, so that a deterministic simulation can run the same code.
+//! outside, so that a deterministic simulation runs the same code:
 //!
-//! Not built yet: this crate is filled by the ledger-client issue.
+//! - [`quorum`]: [`QuorumConfig`] and the quorum arithmetic every other module uses
+//!   (write sets, ack quorum, coverage, the absent-entry threshold);
+//! - [`writer`]: [`Writer`], the write path of one ledger (pipelined appends, in-order
+//!   acknowledgement, piggybacked and explicit LAC, timeouts, ensemble change, fencing).
+//!
+//! Still to come (see the ledger-client issue): recovery, reads, placement, the tokio
+//! driver over real bookies and the namespace, and the deterministic simulation.
+
+pub mod quorum;
+pub mod writer;
+
+pub use quorum::{InvalidQuorum, PositionSet, QuorumConfig, WriteSet};
+pub use writer::{AddOutcome, WriteAction, WriteError, Writer, WriterConfig};
+
+use std::fmt;
+
+/// A bookie's identity: the address it serves on, as registered in the namespace
+/// (`host:port`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BookieId(String);
+
+impl BookieId {
+    /// Wraps a bookie address.
+    pub fn new(id: impl Into<String>) -> BookieId {
+        BookieId(id.into())
+    }
+
+    /// The address as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BookieId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
