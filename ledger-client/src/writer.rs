@@ -310,7 +310,6 @@ impl Writer {
         position: usize,
         bookie: &BookieId,
         outcome: AddOutcome,
-        now_ms: u64,
     ) {
         if matches!(self.state, State::Stopped(_)) {
             return;
@@ -574,7 +573,7 @@ mod tests {
 
     fn ok(w: &mut Writer, entry: u64, position: usize) {
         let bookie = w.ensemble()[position].clone();
-        w.on_add_response(entry, position, &bookie, AddOutcome::Ok, 0);
+        w.on_add_response(entry, position, &bookie, AddOutcome::Ok);
     }
 
     #[test]
@@ -644,7 +643,7 @@ mod tests {
         w.append(b"a", 0).expect("room");
         w.take_actions();
         let b2 = w.ensemble()[2].clone();
-        w.on_add_response(0, 2, &b2, AddOutcome::Failed, 5);
+        w.on_add_response(0, 2, &b2, AddOutcome::Failed);
         let actions = w.take_actions();
         assert_eq!(
             actions,
@@ -673,7 +672,7 @@ mod tests {
             "held acknowledgements are released"
         );
         // A late answer from the replaced bookie is ignored.
-        w.on_add_response(0, 2, &b2, AddOutcome::Ok, 7);
+        w.on_add_response(0, 2, &b2, AddOutcome::Ok);
         assert!(w.take_actions().is_empty());
     }
 
@@ -684,7 +683,7 @@ mod tests {
         w.take_actions();
         ok(&mut w, 0, 0);
         let b1 = w.ensemble()[1].clone();
-        w.on_add_response(0, 1, &b1, AddOutcome::Failed, 1);
+        w.on_add_response(0, 1, &b1, AddOutcome::Failed);
         w.take_actions();
         let mut next = ensemble(3);
         next[1] = BookieId::new("b9");
@@ -702,7 +701,7 @@ mod tests {
         w.append(b"a", 0).expect("room");
         w.take_actions();
         let b0 = w.ensemble()[0].clone();
-        w.on_add_response(0, 0, &b0, AddOutcome::Fenced, 1);
+        w.on_add_response(0, 0, &b0, AddOutcome::Fenced);
         let err = WriteError::Fenced { ledger_id: 7 };
         assert_eq!(w.take_actions(), vec![WriteAction::Stopped(err.clone())]);
         assert_eq!(w.append(b"b", 2), Err(err));
@@ -758,14 +757,14 @@ mod tests {
         w.append(b"a", 0).expect("room");
         w.take_actions();
         let b0 = w.ensemble()[0].clone();
-        w.on_add_response(0, 0, &b0, AddOutcome::Failed, 1);
+        w.on_add_response(0, 0, &b0, AddOutcome::Failed);
         w.take_actions();
         let mut next = ensemble(3);
         next[0] = BookieId::new("b8");
         w.ensemble_changed(next, 2);
         w.take_actions();
         let b8 = w.ensemble()[0].clone();
-        w.on_add_response(0, 0, &b8, AddOutcome::Failed, 3);
+        w.on_add_response(0, 0, &b8, AddOutcome::Failed);
         let actions = w.take_actions();
         assert!(
             matches!(
