@@ -8,15 +8,18 @@
 //! - [`quorum`]: [`QuorumConfig`] and the quorum arithmetic every other module uses
 //!   (write sets, ack quorum, coverage, the absent-entry threshold);
 //! - [`writer`]: [`Writer`], the write path of one ledger (pipelined appends, in-order
-//!   acknowledgement, piggybacked and explicit LAC, timeouts, ensemble change, fencing).
+//!   acknowledgement, piggybacked and explicit LAC, timeouts, ensemble change, fencing);
+//! - [`recovery`]: [`Recovery`], which fences a ledger and closes it at the right entry.
 //!
-//! Still to come (see the ledger-client issue): recovery, reads, placement, the tokio
-//! driver over real bookies and the namespace, and the deterministic simulation.
+//! Still to come (see the ledger-client issue): reads, placement, the tokio driver over
+//! real bookies and the namespace, and the deterministic simulation.
 
 pub mod quorum;
+pub mod recovery;
 pub mod writer;
 
 pub use quorum::{InvalidQuorum, PositionSet, QuorumConfig, WriteSet};
+pub use recovery::{ReadOutcome, Recovery, RecoveryAction, RecoveryError, Segment};
 pub use writer::{AddOutcome, WriteAction, WriteError, Writer, WriterConfig};
 
 use std::fmt;
