@@ -1,0 +1,3 @@
+//! Namespace benchmark (written below).
+
+fn main() {}
