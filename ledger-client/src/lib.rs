@@ -9,14 +9,20 @@
 //!   (write sets, ack quorum, coverage, the absent-entry threshold);
 //! - [`writer`]: [`Writer`], the write path of one ledger (pipelined appends, in-order
 //!   acknowledgement, piggybacked and explicit LAC, timeouts, ensemble change, fencing);
-//! - [`recovery`]: [`Recovery`], which fences a ledger and closes it at the right entry.
+//! - [`recovery`]: [`Recovery`], which fences a ledger and closes it at the right entry;
+//! - [`reader`]: [`EntryRead`], one verified read with speculative retries;
+//! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies.
 //!
-//! Still to come (see the ledger-client issue): reads, placement, the tokio driver over
-//! real bookies and the namespace, and the deterministic simulation.
+//! `tests/simulation.rs` runs these cores under a seeded, simulated network and disk.
 
+pub mod placement;
 pub mod quorum;
+pub mod reader;
 pub mod recovery;
 pub mod writer;
+
+pub use placement::{Candidate, NotEnoughBookies, PlacementPolicy};
+pub use reader::{EntryRead, ReadAction, ReadError};
 
 pub use quorum::{InvalidQuorum, PositionSet, QuorumConfig, WriteSet};
 pub use recovery::{ReadOutcome, Recovery, RecoveryAction, RecoveryError, Segment};
