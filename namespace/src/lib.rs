@@ -19,13 +19,20 @@
 //! are encoded by [`codec`] (a version byte, then postcard). `docs/format.md` has both,
 //! byte by byte, and `docs/namespace.md` the design.
 
+pub mod bookies;
 pub mod codec;
 pub mod conformance;
 mod db;
 mod error;
+pub mod ids;
 pub mod keys;
 pub mod kv;
+pub mod ledgers;
+mod op_id;
+#[cfg(test)]
+mod test_support;
 
 pub use db::{Attempt, Db, RetryPolicy};
 pub use error::{KvError, NsError, TxError};
 pub use kv::{EmbeddedOptions, EmbeddedStore, KvStore, Transaction};
+pub use op_id::OpId;
