@@ -20,17 +20,23 @@
 //! byte by byte, and `docs/namespace.md` the design.
 
 pub mod bookies;
+pub mod buckets;
 pub mod codec;
 pub mod conformance;
 mod db;
 mod error;
+pub mod gc;
 pub mod ids;
 pub mod keys;
 pub mod kv;
 pub mod ledgers;
+pub mod links;
+pub mod list;
+pub mod objects;
 mod op_id;
 #[cfg(test)]
 mod test_support;
+pub mod under_replicated;
 
 pub use db::{Attempt, Db, RetryPolicy};
 pub use error::{KvError, NsError, TxError};
