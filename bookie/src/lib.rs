@@ -4,4 +4,40 @@
 //! entries from all ledgers sequentially into shared entry logs, and keeps an index from
 //! (ledger, entry) to location. It enforces fencing, tracks LAC, refuses to start on a
 //! foreign or missing cookie, and turns read-only when its disk fills. See
-//! `docs/format.md` for the on-disk layout.
+//! `docs/format.md` for the on-disk layout and `docs/protocol.md` for the promises.
+//!
+//! How the modules fit:
+//! - [`bookie`]: [`Bookie::start`] → [`BookieHandle`]; start-up, checkpoints, disk checks.
+//! - [`server`] (TCP, pipelining, backpressure) → [`handler`] (one function per
+//!   operation) → [`fencing`] (the pure ledger table: keys, fences, LAC, admission).
+//! - [`group_commit`] runs the [`journal`] (record format, replay) on two threads and
+//!   applies durable records to the ledger table and the [`storage`].
+//! - [`storage`] = [`write_cache`] + [`entry_log`] + [`index`], with read-ahead and
+//!   the [`checkpoint`] mark.
+//! - [`cookie`] stamps data directories; [`disk`] measures free space.
+//!
+//! Boundaries that tests fake are traits: [`journal::JournalDir`] (with
+//! [`journal::MemJournalDir`], which knows written from synced bytes),
+//! [`index::EntryIndex`] (with [`index::MemIndex`]), [`disk::DiskStats`].
+
+pub mod bookie;
+pub mod checkpoint;
+pub mod config;
+pub mod cookie;
+pub mod disk;
+pub mod entry_log;
+pub mod error;
+pub mod fencing;
+pub mod group_commit;
+mod handler;
+pub mod index;
+pub mod journal;
+pub mod probe;
+mod server;
+pub mod storage;
+pub mod write_cache;
+
+pub use bookie::{Bookie, BookieHandle};
+pub use config::BookieConfig;
+pub use error::{CookieError, JournalError, StartError, StorageError};
+pub use group_commit::GroupCommitConfig;

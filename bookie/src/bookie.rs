@@ -1,0 +1,334 @@
+//! Start-up, background tasks and shutdown of one bookie: [`Bookie::start`] returns a
+//! [`BookieHandle`], so `folio bookie`, `folio standalone` and tests can run any
+//! number of bookies in one process.
+//!
+//! Start-up order: check the cookies; open the index and entry logs; load ledger
+//! metas; replay the journal from the checkpoint mark into the write cache and the
+//! ledger table; start the journal on a fresh file; check the disk; listen.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::BookieConfig;
+use crate::disk::{DiskStats, FsDiskStats, next_read_only};
+use crate::error::{Context, StartError, StorageError};
+use crate::fencing::LedgerTable;
+use crate::group_commit::{Apply, Journal};
+use crate::index::FjallIndex;
+use crate::journal::{
+    self, FsJournalDir, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord,
+};
+use crate::storage::LedgerStorage;
+use crate::{cookie, server};
+
+/// The state the journal's syncer applies durable records to.
+pub(crate) struct State {
+    table: Mutex<LedgerTable>,
+    pub(crate) storage: LedgerStorage,
+    applied: Mutex<JournalPos>,
+    lac_tx: watch::Sender<u64>,
+    checkpoint_wanted: Notify,
+    write_cache_bytes: usize,
+}
+
+impl State {
+    pub(crate) fn table(&self) -> MutexGuard<'_, LedgerTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn lac_changes(&self) -> watch::Receiver<u64> {
+        self.lac_tx.subscribe()
+    }
+
+    fn applied(&self) -> JournalPos {
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Apply for State {
+    fn apply(&self, record: &JournalRecord) {
+        match record {
+            JournalRecord::Add(e) => self.storage.insert(e.clone()),
+            JournalRecord::DeleteLedger { ledger_id } => {
+                if let Err(e) = self.storage.delete_ledger(*ledger_id) {
+                    tracing::error!(error = %e, ledger_id, "delete ledger from storage failed");
+                }
+            }
+            _ => {}
+        }
+        if self.table().apply(record) {
+            self.lac_tx.send_modify(|g| *g = g.wrapping_add(1));
+        }
+        if self.storage.cache_bytes() >= self.write_cache_bytes {
+            self.checkpoint_wanted.notify_one();
+        }
+    }
+
+    fn applied_through(&self, pos: JournalPos) {
+        *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = pos;
+    }
+}
+
+/// What request handlers share.
+pub(crate) struct Shared {
+    pub(crate) config: BookieConfig,
+    pub(crate) state: Arc<State>,
+    pub(crate) journal: Journal,
+    journal_dir: Arc<dyn JournalDir>,
+    pub(crate) disk: Box<dyn DiskStats>,
+    checkpoint_lock: Mutex<()>,
+}
+
+impl Shared {
+    /// Flushes the write cache to the entry log and index, moves the checkpoint mark
+    /// and deletes journal files before it.
+    pub(crate) fn checkpoint(&self) -> Result<(), StorageError> {
+        let _one_at_a_time = self
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mark = self.state.applied();
+        let metas = self.state.table().durable_metas();
+        self.state.storage.checkpoint(mark, metas)?;
+        match self.journal_dir.list() {
+            Ok(ids) => {
+                for id in ids.into_iter().filter(|id| *id < mark.file_id) {
+                    if let Err(e) = self.journal_dir.remove(id) {
+                        tracing::warn!(error = %e, id, "remove old journal file");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "list journal files"),
+        }
+        Ok(())
+    }
+
+    fn check_disk(&self) {
+        if self.config.read_only {
+            self.state.table().set_read_only(true);
+            return;
+        }
+        match self.disk.space() {
+            Ok(space) => {
+                let mut table = self.state.table();
+                let was = table.read_only();
+                let now = next_read_only(was, space.usage(), self.config.disk_usage_threshold);
+                table.set_read_only(now);
+                drop(table);
+                if now != was {
+                    tracing::warn!(
+                        usage = space.usage(),
+                        read_only = now,
+                        "disk usage crossed the threshold"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "read disk space"),
+        }
+    }
+}
+
+/// Starts bookies.
+pub struct Bookie;
+
+/// A running bookie.
+pub struct BookieHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn new_instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
+
+fn absolute(p: &std::path::Path) -> Result<PathBuf, StartError> {
+    Ok(std::path::absolute(p).context(|| format!("resolve {}", p.display()))?)
+}
+
+impl Bookie {
+    /// Starts a bookie: checks cookies, replays the journal, and listens.
+    ///
+    /// Fails without serving anything if a cookie is missing or mismatched, or the
+    /// storage cannot be opened.
+    pub async fn start(config: BookieConfig) -> Result<BookieHandle, StartError> {
+        let cfg = config.clone();
+        let shared = tokio::task::spawn_blocking(move || open(cfg))
+            .await
+            .map_err(|e| {
+                StartError::Io(crate::error::IoContext {
+                    context: "run start-up task".into(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })??;
+        let shared = Arc::new(shared);
+        shared.check_disk();
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .context(|| format!("listen on {}", config.listen))?;
+        let local_addr = listener
+            .local_addr()
+            .context(|| "read listen address".into())?;
+        tracing::info!(%local_addr, bookie_id = %config.bookie_id, read_only = shared.state.table().read_only(), "bookie started");
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(server::serve(listener, shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(checkpoint_loop(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(disk_loop(shared.clone(), shutdown_rx)),
+        ];
+        Ok(BookieHandle {
+            local_addr,
+            shared,
+            shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+fn open(config: BookieConfig) -> Result<Shared, StartError> {
+    let data_dir = absolute(&config.data_dir)?;
+    let journal_dir = absolute(&config.journal_dir)?;
+    let mut dirs = vec![data_dir.clone()];
+    if journal_dir != data_dir {
+        dirs.push(journal_dir.clone());
+    }
+    cookie::check_or_create(
+        &dirs,
+        &config.bookie_id,
+        config.instance_id.as_deref(),
+        &new_instance_id(),
+    )?;
+    let index = FjallIndex::open(&data_dir.join("index"))?;
+    let storage = LedgerStorage::open(
+        &data_dir,
+        Box::new(index),
+        config.entry_log_file_bytes,
+        config.read_ahead_bytes,
+    )?;
+    let mark = storage.mark()?;
+    let table = LedgerTable::from_metas(storage.metas()?);
+    let (lac_tx, _) = watch::channel(0u64);
+    let state = Arc::new(State {
+        table: Mutex::new(table),
+        storage,
+        applied: Mutex::new(mark),
+        lac_tx,
+        checkpoint_wanted: Notify::new(),
+        write_cache_bytes: config.write_cache_bytes,
+    });
+    let jdir: Arc<dyn JournalDir> = Arc::new(FsJournalDir::open(&journal_dir)?);
+    let outcome = journal::replay(jdir.as_ref(), mark, |record, _| state.apply(&record))?;
+    for (file_id, end, valid_end) in &outcome.torn_files {
+        tracing::warn!(
+            file_id,
+            ?end,
+            valid_end,
+            "journal replay stopped at a torn or zeroed tail (unacknowledged writes)"
+        );
+    }
+    let first_id = outcome
+        .last_file_id
+        .map_or(1, |id| id + 1)
+        .max(mark.file_id + 1);
+    state.applied_through(JournalPos {
+        file_id: first_id,
+        offset: JOURNAL_HEADER_BYTES,
+    });
+    tracing::info!(
+        records = outcome.records,
+        ?mark,
+        first_id,
+        "journal replayed"
+    );
+    let journal = Journal::start(jdir.clone(), first_id, config.journal, state.clone())?;
+    Ok(Shared {
+        disk: Box::new(FsDiskStats::new(&data_dir)),
+        config,
+        state,
+        journal,
+        journal_dir: jdir,
+        checkpoint_lock: Mutex::new(()),
+    })
+}
+
+async fn checkpoint_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(shared.config.checkpoint_interval) => {}
+            _ = shared.state.checkpoint_wanted.notified() => {}
+        }
+        let s = shared.clone();
+        match tokio::task::spawn_blocking(move || s.checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "checkpoint failed; journal files are kept");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+        }
+    }
+}
+
+async fn disk_loop(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(shared.config.disk_check_interval) => shared.check_disk(),
+        }
+    }
+}
+
+impl BookieHandle {
+    /// The address the bookie listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Whether the bookie currently refuses new adds.
+    pub fn is_read_only(&self) -> bool {
+        self.shared.state.table().read_only()
+    }
+
+    /// Runs a checkpoint now (normally periodic): flushes recent entries to the
+    /// entry log and index and trims the journal.
+    pub async fn checkpoint(&self) -> Result<(), StorageError> {
+        let s = self.shared.clone();
+        tokio::task::spawn_blocking(move || s.checkpoint())
+            .await
+            .map_err(|e| StorageError::Corrupt(format!("checkpoint task failed: {e}")))?
+    }
+
+    /// Stops listening, lets every admitted journal write finish, runs a last
+    /// checkpoint and returns.
+    pub async fn shutdown(self) -> Result<(), StorageError> {
+        let _ = self.shutdown_tx.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let s = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            s.journal.shutdown();
+            s.checkpoint()
+        })
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("shutdown task failed: {e}")))??;
+        tracing::info!(addr = %self.local_addr, "bookie stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! Cookies: the identity stamp of a data directory.
+//!
+//! Each directory a bookie uses (the data dir, and the journal dir if separate)
+//! holds a `COOKIE` file naming the bookie, the cluster instance and the full
+//! directory set. At start-up:
+//! - an empty (or absent) directory gets a fresh cookie;
+//! - a non-empty directory without a cookie is refused: it may be another bookie's,
+//!   or this bookie's with files lost, and serving it would answer "no such entry"
+//!   for entries that were acknowledged;
+//! - a cookie that names another bookie, instance or directory set is refused.
+//!
+//! Format (UTF-8 text, one `key=value` per line, in this order):
+//!
+//! ```text
+//! folio-cookie=1
+//! bookie_id=<bookie id>
+//! instance_id=<cluster instance id>
+//! dirs=<absolute dir>,<absolute dir>...
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Context, CookieError};
+use crate::journal::sync_dir;
+
+/// Name of the cookie file.
+pub const COOKIE_FILE: &str = "COOKIE";
+const VERSION_LINE: &str = "folio-cookie=1";
+
+/// The identity a bookie expects of its directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cookie {
+    /// The bookie's id.
+    pub bookie_id: String,
+    /// The cluster instance id.
+    pub instance_id: String,
+    /// Every directory of the bookie, as configured (absolute paths).
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Cookie {
+    /// The file contents.
+    pub fn to_text(&self) -> String {
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        format!(
+            "{VERSION_LINE}\nbookie_id={}\ninstance_id={}\ndirs={}\n",
+            self.bookie_id,
+            self.instance_id,
+            dirs.join(",")
+        )
+    }
+
+    /// Parses file contents.
+    pub fn parse(text: &str) -> Result<Cookie, String> {
+        let mut lines = text.lines();
+        if lines.next() != Some(VERSION_LINE) {
+            return Err(format!("first line is not {VERSION_LINE:?}"));
+        }
+        let mut field = |name: &str| -> Result<String, String> {
+            let line = lines.next().ok_or_else(|| format!("missing {name}"))?;
+            line.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_string)
+                .ok_or_else(|| format!("expected {name}=..., found {line:?}"))
+        };
+        Ok(Cookie {
+            bookie_id: field("bookie_id")?,
+            instance_id: field("instance_id")?,
+            dirs: field("dirs")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+        })
+    }
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool, CookieError> {
+    match fs::read_dir(dir) {
+        Ok(mut rd) => Ok(rd.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(CookieError::Io(crate::error::IoContext {
+            context: format!("list {}", dir.display()),
+            source,
+        })),
+    }
+}
+
+/// Checks (or, for a new directory, writes) the cookie of every directory.
+/// `instance_id` `None` accepts the instance on disk, and names a new one
+/// `new_instance` for fresh directories.
+pub fn check_or_create(
+    dirs: &[PathBuf],
+    bookie_id: &str,
+    instance_id: Option<&str>,
+    new_instance: &str,
+) -> Result<Cookie, CookieError> {
+    // Look at every directory before writing anything, so a refusal changes nothing.
+    let mut found = None;
+    let mut fresh = Vec::new();
+    for dir in dirs {
+        let path = dir.join(COOKIE_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let c = Cookie::parse(&text).map_err(|reason| CookieError::Malformed {
+                    dir: dir.clone(),
+                    reason,
+                })?;
+                check(dir, &c, bookie_id, instance_id, dirs)?;
+                found = Some(c);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !is_empty_dir(dir)? {
+                    return Err(CookieError::MissingCookie { dir: dir.clone() });
+                }
+                fresh.push(dir.clone());
+            }
+            Err(e) => {
+                return Err(CookieError::Io(crate::error::IoContext {
+                    context: format!("read {}", path.display()),
+                    source: e,
+                }));
+            }
+        }
+    }
+    if found.is_some() && !fresh.is_empty() {
+        // One directory has a cookie and another is empty: the empty one was wiped
+        // or replaced, and what it held is gone.
+        return Err(CookieError::MissingCookie {
+            dir: fresh[0].clone(),
+        });
+    }
+    let cookie = found.unwrap_or_else(|| Cookie {
+        bookie_id: bookie_id.to_string(),
+        instance_id: instance_id.unwrap_or(new_instance).to_string(),
+        dirs: dirs.to_vec(),
+    });
+    for dir in fresh {
+        write(&dir, &cookie)?;
+    }
+    Ok(cookie)
+}
+
+fn check(
+    dir: &Path,
+    c: &Cookie,
+    bookie_id: &str,
+    instance_id: Option<&str>,
+    dirs: &[PathBuf],
+) -> Result<(), CookieError> {
+    let mismatch = |field, found: String, expected: String| CookieError::Mismatch {
+        dir: dir.to_path_buf(),
+        field,
+        found,
+        expected,
+    };
+    if c.bookie_id != bookie_id {
+        return Err(mismatch("bookie_id", c.bookie_id.clone(), bookie_id.into()));
+    }
+    if let Some(i) = instance_id
+        && c.instance_id != i
+    {
+        return Err(mismatch("instance_id", c.instance_id.clone(), i.into()));
+    }
+    if c.dirs != dirs {
+        let show = |d: &[PathBuf]| {
+            d.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        return Err(mismatch("dirs", show(&c.dirs), show(dirs)));
+    }
+    Ok(())
+}
+
+fn write(dir: &Path, cookie: &Cookie) -> Result<(), CookieError> {
+    fs::create_dir_all(dir).context(|| format!("create {}", dir.display()))?;
+    let tmp = dir.join(format!("{COOKIE_FILE}.tmp"));
+    let mut f = fs::File::create(&tmp).context(|| format!("create {}", tmp.display()))?;
+    f.write_all(cookie.to_text().as_bytes())
+        .and_then(|()| f.sync_all())
+        .context(|| format!("write {}", tmp.display()))?;
+    fs::rename(&tmp, dir.join(COOKIE_FILE)).context(|| format!("rename {}", tmp.display()))?;
+    sync_dir(dir)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_dir_gets_a_cookie_and_mismatches_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dirs = vec![tmp.path().join("data")];
+        let c = check_or_create(&dirs, "b1", None, "inst").expect("fresh");
+        assert_eq!(c.instance_id, "inst");
+        assert_eq!(
+            check_or_create(&dirs, "b1", Some("inst"), "x").expect("same"),
+            c
+        );
+        assert!(matches!(
+            check_or_create(&dirs, "b2", None, "x"),
+            Err(CookieError::Mismatch {
+                field: "bookie_id",
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_or_create(&dirs, "b1", Some("other"), "x"),
+            Err(CookieError::Mismatch {
+                field: "instance_id",
+                ..
+            })
+        ));
+        let more = vec![tmp.path().join("data"), tmp.path().join("journal")];
+        assert!(check_or_create(&more, "b1", None, "x").is_err());
+    }
+
+    #[test]
+    fn non_empty_dir_without_cookie_is_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("stray"), b"x").expect("write");
+        let dirs = vec![tmp.path().to_path_buf()];
+        assert!(matches!(
+            check_or_create(&dirs, "b1", None, "x"),
+            Err(CookieError::MissingCookie { .. })
+        ));
+    }
+
+    #[test]
+    fn cookie_text_round_trips() {
+        let c = Cookie {
+            bookie_id: "127.0.0.1:3181".into(),
+            instance_id: "abc".into(),
+            dirs: vec!["/a".into(), "/b".into()],
+        };
+        assert_eq!(Cookie::parse(&c.to_text()), Ok(c));
+        assert!(Cookie::parse("garbage").is_err());
+    }
+}

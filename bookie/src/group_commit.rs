@@ -1,0 +1,299 @@
+//! Group commit: the two threads that make journal appends durable.
+//!
+//! - The **writer** thread takes appends from a queue, gathers them into a group
+//!   (until the queue is empty and `group_wait` has passed, or the group holds
+//!   `group_bytes`), writes the group to the current journal file and hands it to
+//!   the syncer. It rolls to a new file past `file_bytes`.
+//! - The **syncer** thread takes every group written so far, fsyncs each file they
+//!   touch once, then, in journal order, applies each record to the bookie's state
+//!   ([`Apply`]), publishes the applied position (the checkpoint may now rely on it)
+//!   and only then completes the appends' waiters.
+//!
+//! While one fsync runs, the writer keeps writing the next groups, so a slow fsync
+//! makes the following one cover more appends instead of queueing them one by one.
+//!
+//! Guarantee: an append's waiter gets `Ok` only after an fsync that covers all of
+//! its records, and after every earlier append has been applied. After any write or
+//! fsync error the journal is broken: every pending and later append fails.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::sync::oneshot;
+
+use crate::error::JournalError;
+use crate::journal::{JOURNAL_HEADER_BYTES, JournalDir, JournalFile, JournalPos, JournalRecord};
+
+/// Group-commit settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitConfig {
+    /// Longest time a group stays open waiting for more appends (0: write as soon as
+    /// the queue is empty).
+    pub group_wait: Duration,
+    /// A group is written as soon as it holds this many bytes.
+    pub group_bytes: usize,
+    /// Roll to a new journal file once the current one exceeds this size.
+    pub file_bytes: u64,
+}
+
+/// Receives durable records, in journal order, from the syncer thread.
+pub trait Apply: Send + Sync + 'static {
+    /// Applies one record that is now durable.
+    fn apply(&self, record: &JournalRecord);
+    /// Everything up to `pos` is durable and applied.
+    fn applied_through(&self, pos: JournalPos);
+}
+
+/// The waiter an append returns.
+pub type AppendWaiter = oneshot::Receiver<Result<(), JournalError>>;
+
+struct Append {
+    records: Vec<JournalRecord>,
+    bytes: usize,
+    done: oneshot::Sender<Result<(), JournalError>>,
+}
+
+struct SyncJob {
+    file: Arc<dyn JournalFile>,
+    end: JournalPos,
+    appends: Vec<Append>,
+}
+
+/// The running journal: a queue in front of the writer and syncer threads.
+pub struct Journal {
+    tx: Mutex<Option<Sender<Append>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Journal {
+    /// Creates journal file `first_file_id` and starts the threads.
+    pub fn start(
+        dir: Arc<dyn JournalDir>,
+        first_file_id: u64,
+        config: GroupCommitConfig,
+        applier: Arc<dyn Apply>,
+    ) -> Result<Journal, JournalError> {
+        let file = dir.create(first_file_id)?;
+        let (tx, rx) = mpsc::channel::<Append>();
+        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+        let writer = Writer {
+            dir,
+            config,
+            file_id: first_file_id,
+            file,
+            file_len: JOURNAL_HEADER_BYTES,
+            sync_tx,
+            broken: false,
+        };
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("journal-writer".into())
+                .spawn(move || writer.run(rx))
+                .map_err(|source| crate::error::IoContext {
+                    context: "spawn journal writer thread".into(),
+                    source,
+                })?,
+            std::thread::Builder::new()
+                .name("journal-syncer".into())
+                .spawn(move || syncer_run(sync_rx, applier))
+                .map_err(|source| crate::error::IoContext {
+                    context: "spawn journal syncer thread".into(),
+                    source,
+                })?,
+        ];
+        Ok(Journal {
+            tx: Mutex::new(Some(tx)),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Queues `records` to be written together; the waiter resolves once they are
+    /// durable and applied. Callers that need an order between appends (a fence and
+    /// the adds it must exclude) call this under the lock that decided that order.
+    pub fn append(&self, records: Vec<JournalRecord>) -> AppendWaiter {
+        let (done, waiter) = oneshot::channel();
+        let bytes = records.iter().map(JournalRecord::encoded_len).sum();
+        let append = Append {
+            records,
+            bytes,
+            done,
+        };
+        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(tx) => {
+                if let Err(mpsc::SendError(a)) = tx.send(append) {
+                    let _ = a.done.send(Err(JournalError::ShutDown));
+                }
+            }
+            None => {
+                let _ = append.done.send(Err(JournalError::ShutDown));
+            }
+        }
+        waiter
+    }
+
+    /// Stops accepting appends, lets the queued ones finish, and joins the threads.
+    pub fn shutdown(&self) {
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Writer {
+    dir: Arc<dyn JournalDir>,
+    config: GroupCommitConfig,
+    file_id: u64,
+    file: Arc<dyn JournalFile>,
+    file_len: u64,
+    sync_tx: Sender<SyncJob>,
+    broken: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Append>) {
+        let mut buf = BytesMut::new();
+        while let Ok(first) = rx.recv() {
+            let group = self.gather(first, &rx);
+            self.write(group, &mut buf);
+        }
+    }
+
+    fn gather(&self, first: Append, rx: &Receiver<Append>) -> Vec<Append> {
+        let deadline = Instant::now() + self.config.group_wait;
+        let mut bytes = first.bytes;
+        let mut group = vec![first];
+        while bytes < self.config.group_bytes {
+            let next = match rx.try_recv() {
+                Ok(a) => a,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(a) => a,
+                        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            bytes += next.bytes;
+            group.push(next);
+        }
+        group
+    }
+
+    fn write(&mut self, group: Vec<Append>, buf: &mut BytesMut) {
+        if self.broken {
+            fail(group);
+            return;
+        }
+        let bytes: usize = group.iter().map(|a| a.bytes).sum();
+        if self.file_len > JOURNAL_HEADER_BYTES
+            && self.file_len + bytes as u64 > self.config.file_bytes
+        {
+            match self.dir.create(self.file_id + 1) {
+                Ok(file) => {
+                    self.file_id += 1;
+                    self.file = file;
+                    self.file_len = JOURNAL_HEADER_BYTES;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "journal: create next file failed; journal is broken");
+                    self.broken = true;
+                    fail(group);
+                    return;
+                }
+            }
+        }
+        buf.clear();
+        buf.reserve(bytes);
+        for a in &group {
+            for r in &a.records {
+                r.encode(buf);
+            }
+        }
+        if let Err(e) = self.file.append(buf) {
+            tracing::error!(error = %e, file_id = self.file_id, "journal: write failed; journal is broken");
+            self.broken = true;
+            fail(group);
+            return;
+        }
+        self.file_len += buf.len() as u64;
+        let job = SyncJob {
+            file: self.file.clone(),
+            end: JournalPos {
+                file_id: self.file_id,
+                offset: self.file_len,
+            },
+            appends: group,
+        };
+        if let Err(mpsc::SendError(job)) = self.sync_tx.send(job) {
+            fail(job.appends);
+        }
+    }
+}
+
+fn fail(appends: Vec<Append>) {
+    for a in appends {
+        let _ = a.done.send(Err(JournalError::Broken));
+    }
+}
+
+fn syncer_run(rx: Receiver<SyncJob>, applier: Arc<dyn Apply>) {
+    let mut broken = false;
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while let Ok(j) = rx.try_recv() {
+            jobs.push(j);
+        }
+        if !broken {
+            // One fsync per file, in order: the last job on each file covers the others.
+            for (i, job) in jobs.iter().enumerate() {
+                let last_on_file = jobs
+                    .get(i + 1)
+                    .is_none_or(|next| next.end.file_id != job.end.file_id);
+                if !last_on_file {
+                    continue;
+                }
+                let started = Instant::now();
+                if let Err(e) = job.file.sync() {
+                    tracing::error!(error = %e, file_id = job.end.file_id, "journal: fsync failed; journal is broken");
+                    broken = true;
+                    break;
+                }
+                tracing::trace!(
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "journal fsync"
+                );
+            }
+        }
+        for job in jobs {
+            if broken {
+                fail(job.appends);
+                continue;
+            }
+            for a in &job.appends {
+                for r in &a.records {
+                    applier.apply(r);
+                }
+            }
+            applier.applied_through(job.end);
+            for a in job.appends {
+                let _ = a.done.send(Ok(()));
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Request handling: one async function per operation, driving the pure ledger table
+//! ([`crate::fencing`]), the journal and the storage.
+//!
+//! Ordering rule: a request that changes state is admitted and its journal records
+//! queued under the same lock, so the journal's order is the admission order. A
+//! fence admitted before an add therefore reaches the journal before it, and no add
+//! admitted after a fence is ever acknowledged.
+
+use std::time::Duration;
+
+use folio_proto::{
+    AddEntry, AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse, NO_ENTRY,
+    ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response, Status, WriteLac,
+    WriteLacResponse,
+};
+
+use crate::bookie::Shared;
+use crate::group_commit::AppendWaiter;
+use crate::journal::JournalRecord;
+
+/// The response to `req` carrying only `status` (for refusals).
+pub(crate) fn refusal(req: &Request, status: Status) -> Response {
+    match req {
+        Request::AddEntry(r) => Response::AddEntry(AddEntryResponse {
+            status,
+            ledger_id: r.entry.ledger_id(),
+            entry_id: r.entry.entry_id(),
+        }),
+        Request::ReadEntry(r) => Response::ReadEntry(ReadEntryResponse {
+            status,
+            ledger_id: r.ledger_id,
+            target: r.target,
+            lac: NO_ENTRY,
+            entry: None,
+        }),
+        Request::ReadLac(r) => Response::ReadLac(ReadLacResponse {
+            status,
+            ledger_id: r.ledger_id,
+            lac: NO_ENTRY,
+        }),
+        Request::WriteLac(r) => Response::WriteLac(WriteLacResponse {
+            status,
+            ledger_id: r.ledger_id,
+        }),
+        Request::GetBookieInfo => Response::GetBookieInfo(BookieInfoResponse {
+            status,
+            free_bytes: 0,
+            total_bytes: 0,
+            state: BookieState::ReadOnly,
+        }),
+        Request::DeleteLedger(r) => Response::DeleteLedger(DeleteLedgerResponse {
+            status,
+            ledger_id: r.ledger_id,
+        }),
+    }
+}
+
+/// Handles one request.
+pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
+    match req {
+        Request::AddEntry(r) => add_entry(shared, r).await,
+        Request::ReadEntry(r) => read_entry(shared, r).await,
+        Request::ReadLac(r) => {
+            let lac = shared.state.table().lac(r.ledger_id);
+            Response::ReadLac(ReadLacResponse {
+                status: if lac.is_some() {
+                    Status::Ok
+                } else {
+                    Status::NoSuchLedger
+                },
+                ledger_id: r.ledger_id,
+                lac: lac.unwrap_or(NO_ENTRY),
+            })
+        }
+        Request::WriteLac(r) => write_lac(shared, r).await,
+        Request::GetBookieInfo => {
+            let read_only = shared.state.table().read_only();
+            let state = if read_only {
+                BookieState::ReadOnly
+            } else {
+                BookieState::ReadWrite
+            };
+            match shared.disk.space() {
+                Ok(space) => Response::GetBookieInfo(BookieInfoResponse {
+                    status: Status::Ok,
+                    free_bytes: space.free_bytes,
+                    total_bytes: space.total_bytes,
+                    state,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "read disk space");
+                    refusal(&Request::GetBookieInfo, Status::IoError)
+                }
+            }
+        }
+        Request::DeleteLedger(r) => {
+            let waiter = shared.journal.append(vec![JournalRecord::DeleteLedger {
+                ledger_id: r.ledger_id,
+            }]);
+            Response::DeleteLedger(DeleteLedgerResponse {
+                status: durable(waiter).await,
+                ledger_id: r.ledger_id,
+            })
+        }
+    }
+}
+
+/// Waits for a journal append; any failure is an I/O error to the client.
+async fn durable(waiter: AppendWaiter) -> Status {
+    match waiter.await {
+        Ok(Ok(())) => Status::Ok,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "journal append failed");
+            Status::IoError
+        }
+        Err(_) => Status::IoError,
+    }
+}
+
+async fn add_entry(shared: &Shared, add: AddEntry) -> Response {
+    let reply = |status| {
+        Response::AddEntry(AddEntryResponse {
+            status,
+            ledger_id: add.entry.ledger_id(),
+            entry_id: add.entry.entry_id(),
+        })
+    };
+    if let Err(e) = add.entry.verify() {
+        tracing::debug!(error = %e, "add refused: bad digest");
+        return reply(Status::BadRequest);
+    }
+    let waiter = {
+        let mut table = shared.state.table();
+        match table.admit_add(&add) {
+            Ok(records) => shared.journal.append(records),
+            Err(status) => return reply(status),
+        }
+    };
+    reply(durable(waiter).await)
+}
+
+async fn write_lac(shared: &Shared, r: WriteLac) -> Response {
+    let waiter = {
+        let mut table = shared.state.table();
+        match table.admit_write_lac(r.ledger_id, r.lac, &r.master_key) {
+            Ok(records) => shared.journal.append(records),
+            Err(status) => {
+                return Response::WriteLac(WriteLacResponse {
+                    status,
+                    ledger_id: r.ledger_id,
+                });
+            }
+        }
+    };
+    Response::WriteLac(WriteLacResponse {
+        status: durable(waiter).await,
+        ledger_id: r.ledger_id,
+    })
+}
+
+async fn read_entry(shared: &Shared, r: ReadEntry) -> Response {
+    let reply = |status, lac, entry| {
+        Response::ReadEntry(ReadEntryResponse {
+            status,
+            ledger_id: r.ledger_id,
+            target: r.target,
+            lac,
+            entry,
+        })
+    };
+    if r.fence {
+        // The fence takes effect for adds at admission, and is durable before the
+        // read below is answered.
+        let waiter = {
+            let mut table = shared.state.table();
+            match table.admit_fence(r.ledger_id, &r.master_key) {
+                Ok(records) if records.is_empty() => None,
+                Ok(records) => Some(shared.journal.append(records)),
+                Err(status) => return reply(status, NO_ENTRY, None),
+            }
+        };
+        if let Some(w) = waiter {
+            let status = durable(w).await;
+            if status != Status::Ok {
+                return reply(status, NO_ENTRY, None);
+            }
+        }
+    }
+    if let Some(lp) = r.long_poll {
+        wait_for_lac(
+            shared,
+            r.ledger_id,
+            lp.previous_lac,
+            Duration::from_millis(u64::from(lp.timeout_ms)),
+        )
+        .await;
+    }
+    let Some(lac) = shared.state.table().lac(r.ledger_id) else {
+        return reply(Status::NoSuchLedger, NO_ENTRY, None);
+    };
+    let state = shared.state.clone();
+    let ledger_id = r.ledger_id;
+    let target = r.target;
+    let result = tokio::task::spawn_blocking(move || state.storage.read(ledger_id, target)).await;
+    match result {
+        Ok(Ok(Some(entry))) => reply(Status::Ok, lac, Some(entry)),
+        Ok(Ok(None)) => reply(Status::NoSuchEntry, lac, None),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, ledger_id, ?target, "read entry failed; answering IoError");
+            reply(Status::IoError, lac, None)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "read task failed");
+            reply(Status::IoError, lac, None)
+        }
+    }
+}
+
+/// Waits until the ledger's durable LAC exceeds `previous_lac`, or `timeout`.
+async fn wait_for_lac(shared: &Shared, ledger_id: u64, previous_lac: i64, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut changes = shared.state.lac_changes();
+    loop {
+        if shared
+            .state
+            .table()
+            .lac(ledger_id)
+            .is_some_and(|lac| lac > previous_lac)
+        {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, changes.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The index: (ledger, entry) → [`Location`], plus each ledger's [`LedgerMeta`].
+//!
+//! The real implementation is a fjall database (an LSM tree, as BookKeeper's
+//! DbLedgerStorage uses RocksDB) with two keyspaces:
+//!
+//! | keyspace  | key                                   | value                                   |
+//! |-----------|---------------------------------------|-----------------------------------------|
+//! | `entries` | ledger id u64 BE ‖ entry id u64 BE    | [`Location::to_bytes`] (20 bytes)       |
+//! | `ledgers` | ledger id u64 BE                      | [`LedgerMeta::to_bytes`]                |
+//!
+//! Big-endian keys sort by (ledger, entry), so "last entry of a ledger" is a floor
+//! lookup: the last key of the range `(ledger, 0)..=(ledger, u64::MAX)`.
+//! The index is written only at checkpoints and made durable by [`EntryIndex::sync`]
+//! before the checkpoint mark moves; fjall's own journal need not be fsynced per write.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use crate::entry_log::Location;
+use crate::error::StorageError;
+use crate::fencing::LedgerMeta;
+
+/// The index boundary: a real fjall store and an in-memory one implement it.
+pub trait EntryIndex: Send + Sync {
+    /// Stores locations and metas in one atomic batch.
+    fn put(
+        &self,
+        entries: &[(u64, u64, Location)],
+        metas: &[(u64, LedgerMeta)],
+    ) -> Result<(), StorageError>;
+    /// The location of one entry.
+    fn get(&self, ledger_id: u64, entry_id: u64) -> Result<Option<Location>, StorageError>;
+    /// The highest entry id of a ledger and its location (a floor lookup).
+    fn last(&self, ledger_id: u64) -> Result<Option<(u64, Location)>, StorageError>;
+    /// Removes a ledger's entries and meta.
+    fn delete_ledger(&self, ledger_id: u64) -> Result<(), StorageError>;
+    /// Every stored ledger meta.
+    fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError>;
+    /// Makes every earlier change durable.
+    fn sync(&self) -> Result<(), StorageError>;
+}
+
+fn entry_key(ledger_id: u64, entry_id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ledger_id.to_be_bytes());
+    k[8..].copy_from_slice(&entry_id.to_be_bytes());
+    k
+}
+
+fn corrupt(what: &str, ledger_id: u64) -> StorageError {
+    StorageError::Corrupt(format!("index {what} for ledger {ledger_id} is malformed"))
+}
+
+/// The fjall-backed index.
+pub struct FjallIndex {
+    db: Database,
+    entries: Keyspace,
+    ledgers: Keyspace,
+}
+
+impl FjallIndex {
+    /// Opens (or creates) the index in `dir`.
+    pub fn open(dir: &Path) -> Result<FjallIndex, StorageError> {
+        let db = Database::builder(dir).manual_journal_persist(true).open()?;
+        let entries = db.keyspace("entries", KeyspaceCreateOptions::default)?;
+        let ledgers = db.keyspace("ledgers", KeyspaceCreateOptions::default)?;
+        Ok(FjallIndex {
+            db,
+            entries,
+            ledgers,
+        })
+    }
+}
+
+impl EntryIndex for FjallIndex {
+    fn put(
+        &self,
+        entries: &[(u64, u64, Location)],
+        metas: &[(u64, LedgerMeta)],
+    ) -> Result<(), StorageError> {
+        let mut batch = self.db.batch();
+        for (l, e, loc) in entries {
+            batch.insert(&self.entries, entry_key(*l, *e), loc.to_bytes());
+        }
+        for (l, m) in metas {
+            batch.insert(&self.ledgers, l.to_be_bytes(), m.to_bytes());
+        }
+        batch.commit()?;
+        Ok(())
+    }
+
+    fn get(&self, ledger_id: u64, entry_id: u64) -> Result<Option<Location>, StorageError> {
+        match self.entries.get(entry_key(ledger_id, entry_id))? {
+            None => Ok(None),
+            Some(v) => Location::from_bytes(&v)
+                .map(Some)
+                .ok_or_else(|| corrupt("location", ledger_id)),
+        }
+    }
+
+    fn last(&self, ledger_id: u64) -> Result<Option<(u64, Location)>, StorageError> {
+        let range = entry_key(ledger_id, 0)..=entry_key(ledger_id, u64::MAX);
+        let Some(guard) = self.entries.range(range).next_back() else {
+            return Ok(None);
+        };
+        let (k, v) = guard.into_inner()?;
+        let entry_id = k
+            .get(8..16)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| corrupt("key", ledger_id))?;
+        let loc = Location::from_bytes(&v).ok_or_else(|| corrupt("location", ledger_id))?;
+        Ok(Some((entry_id, loc)))
+    }
+
+    fn delete_ledger(&self, ledger_id: u64) -> Result<(), StorageError> {
+        let mut batch = self.db.batch();
+        let range = entry_key(ledger_id, 0)..=entry_key(ledger_id, u64::MAX);
+        for guard in self.entries.range(range) {
+            let k = guard.key()?;
+            batch.remove(&self.entries, k);
+        }
+        batch.remove(&self.ledgers, ledger_id.to_be_bytes());
+        batch.commit()?;
+        Ok(())
+    }
+
+    fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError> {
+        let mut out = Vec::new();
+        for guard in self.ledgers.iter() {
+            let (k, v) = guard.into_inner()?;
+            let id = k
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StorageError::Corrupt("index ledger key is malformed".into()))?;
+            let meta = LedgerMeta::from_bytes(&v).ok_or_else(|| corrupt("meta", id))?;
+            out.push((id, meta));
+        }
+        Ok(out)
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+type MemIndexInner = (BTreeMap<(u64, u64), Location>, BTreeMap<u64, LedgerMeta>);
+
+/// An in-memory index, for tests and simulation.
+#[derive(Debug, Default)]
+pub struct MemIndex {
+    inner: Mutex<MemIndexInner>,
+}
+
+impl EntryIndex for MemIndex {
+    fn put(
+        &self,
+        entries: &[(u64, u64, Location)],
+        metas: &[(u64, LedgerMeta)],
+    ) -> Result<(), StorageError> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        for (l, e, loc) in entries {
+            g.0.insert((*l, *e), *loc);
+        }
+        for (l, m) in metas {
+            g.1.insert(*l, m.clone());
+        }
+        Ok(())
+    }
+
+    fn get(&self, ledger_id: u64, entry_id: u64) -> Result<Option<Location>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(g.0.get(&(ledger_id, entry_id)).copied())
+    }
+
+    fn last(&self, ledger_id: u64) -> Result<Option<(u64, Location)>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(g.0
+            .range((ledger_id, 0)..=(ledger_id, u64::MAX))
+            .next_back()
+            .map(|((_, e), loc)| (*e, *loc)))
+    }
+
+    fn delete_ledger(&self, ledger_id: u64) -> Result<(), StorageError> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.0.retain(|(l, _), _| *l != ledger_id);
+        g.1.remove(&ledger_id);
+        Ok(())
+    }
+
+    fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(g.1.iter().map(|(k, v)| (*k, v.clone())).collect())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_floor(index: &dyn EntryIndex) {
+        let loc = |o| Location {
+            log_id: 1,
+            offset: o,
+            len: 10,
+        };
+        index
+            .put(
+                &[
+                    (1, 0, loc(0)),
+                    (1, 5, loc(5)),
+                    (2, 0, loc(9)),
+                    (0, 7, loc(7)),
+                ],
+                &[],
+            )
+            .expect("put");
+        assert_eq!(index.last(1).expect("last"), Some((5, loc(5))));
+        assert_eq!(index.last(3).expect("last"), None);
+        assert_eq!(index.get(1, 5).expect("get"), Some(loc(5)));
+        assert_eq!(index.get(1, 4).expect("get"), None);
+        index.delete_ledger(1).expect("delete");
+        assert_eq!(index.last(1).expect("last"), None);
+        assert_eq!(index.last(2).expect("last"), Some((0, loc(9))));
+    }
+
+    #[test]
+    fn floor_lookup_mem() {
+        check_floor(&MemIndex::default());
+    }
+
+    #[test]
+    fn floor_lookup_fjall() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        check_floor(&FjallIndex::open(dir.path()).expect("open"));
+    }
+}
