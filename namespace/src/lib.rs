@@ -19,6 +19,7 @@
 //! are encoded by [`codec`] (a version byte, then postcard). `docs/format.md` has both,
 //! byte by byte, and `docs/namespace.md` the design.
 
+pub mod access_keys;
 pub mod bookies;
 pub mod buckets;
 pub mod codec;
@@ -32,6 +33,7 @@ pub mod kv;
 pub mod ledgers;
 pub mod links;
 pub mod list;
+pub mod multipart;
 pub mod objects;
 mod op_id;
 #[cfg(test)]

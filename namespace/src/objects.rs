@@ -224,6 +224,16 @@ fn write(
     Ok(())
 }
 
+/// Whether the current record of the key was written by operation `op`.
+pub fn written_by(
+    tx: &mut dyn Transaction,
+    bucket_id: u64,
+    key: &str,
+    op: OpId,
+) -> Result<bool, NsError> {
+    Ok(read(tx, bucket_id, key)?.is_some_and(|s| s.op == op))
+}
+
 /// Reads an object, with its whole segment list.
 pub fn get(
     tx: &mut dyn Transaction,
