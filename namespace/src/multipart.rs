@@ -240,10 +240,10 @@ fn already_completed(
     upload_id: &str,
     op: OpId,
 ) -> Result<ObjectRecord, NsError> {
-    if objects::written_by(tx, bucket_id, key, op)? {
-        if let Some(record) = objects::get(tx, bucket_id, key)? {
-            return Ok(record);
-        }
+    if objects::written_by(tx, bucket_id, key, op)?
+        && let Some(record) = objects::get(tx, bucket_id, key)?
+    {
+        return Ok(record);
     }
     Err(NsError::UploadNotFound(upload_id.to_owned()))
 }
