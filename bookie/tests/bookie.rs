@@ -1,0 +1,438 @@
+//! A real bookie over TCP, in-process: one test per promise of docs/protocol.md.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use folio_bookie::probe::ProbeClient;
+use folio_bookie::{Bookie, BookieConfig, BookieHandle, CookieError, StartError};
+use folio_proto::*;
+
+fn config(dir: &Path) -> BookieConfig {
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut c = BookieConfig::new(dir, listen);
+    c.bookie_id = "test-bookie".into();
+    c.checkpoint_interval = Duration::from_secs(3600);
+    c
+}
+
+async fn start(dir: &Path) -> BookieHandle {
+    Bookie::start(config(dir)).await.expect("bookie starts")
+}
+
+fn key() -> MasterKey {
+    MasterKey::new(&b"ledger-secret"[..]).expect("short key")
+}
+
+fn payload(ledger_id: u64, entry_id: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (ledger_id * 7 + entry_id * 13 + i as u64) as u8)
+        .collect()
+}
+
+fn entry(ledger_id: u64, entry_id: u64, len: usize) -> Entry {
+    Entry::new(
+        EntryHeader {
+            ledger_id,
+            entry_id,
+            lac: entry_id as i64 - 1,
+            length: (entry_id + 1) * len as u64,
+        },
+        &payload(ledger_id, entry_id, len),
+    )
+}
+
+fn add(ledger_id: u64, entry_id: u64, recovery: bool) -> Request {
+    Request::AddEntry(AddEntry {
+        master_key: key(),
+        recovery,
+        entry: entry(ledger_id, entry_id, 100 + entry_id as usize),
+    })
+}
+
+fn read(ledger_id: u64, target: ReadTarget, fence: bool) -> Request {
+    Request::ReadEntry(ReadEntry {
+        ledger_id,
+        target,
+        fence,
+        master_key: key(),
+        long_poll: None,
+    })
+}
+
+async fn status(c: &ProbeClient, req: Request) -> Status {
+    c.call(req).await.expect("answered").status()
+}
+
+async fn read_entry(c: &ProbeClient, req: Request) -> ReadEntryResponse {
+    match c.call(req).await.expect("answered") {
+        Response::ReadEntry(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// §Durability: an acknowledged add reads back byte for byte, from the write cache,
+/// after a checkpoint from the entry log, and after a restart.
+#[tokio::test]
+async fn acknowledged_adds_read_back_from_cache_log_and_after_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..20 {
+        assert_eq!(status(&c, add(1, e, false)).await, Status::Ok);
+    }
+    let check = |r: ReadEntryResponse, e: u64| {
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.entry.expect("entry"), entry(1, e, 100 + e as usize));
+    };
+    check(
+        read_entry(&c, read(1, ReadTarget::Entry(5), false)).await,
+        5,
+    );
+    b.checkpoint().await.expect("checkpoint");
+    for e in 0..20 {
+        check(
+            read_entry(&c, read(1, ReadTarget::Entry(e), false)).await,
+            e,
+        );
+    }
+    let last = read_entry(&c, read(1, ReadTarget::Last, false)).await;
+    assert_eq!(last.lac, 18);
+    check(last, 19);
+    assert_eq!(
+        status(&c, read(1, ReadTarget::Entry(20), false)).await,
+        Status::NoSuchEntry
+    );
+    assert_eq!(
+        status(&c, read(2, ReadTarget::Entry(0), false)).await,
+        Status::NoSuchLedger
+    );
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..20 {
+        check(
+            read_entry(&c, read(1, ReadTarget::Entry(e), false)).await,
+            e,
+        );
+    }
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Frames: requests are pipelined and each response carries its request's id.
+#[tokio::test]
+async fn pipelined_requests_are_answered_by_request_id() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    let mut pending = Vec::new();
+    for e in 0..64 {
+        pending.push((e, c.send(add(3, e, false)).await.expect("send")));
+        // Reads of entries not yet written mix in.
+        pending.push((
+            1000 + e,
+            c.send(read(3, ReadTarget::Entry(e), false))
+                .await
+                .expect("send"),
+        ));
+    }
+    for (tag, rx) in pending {
+        let resp = rx.await.expect("answered");
+        match resp {
+            Response::AddEntry(r) => {
+                assert_eq!((r.entry_id, r.status), (tag, Status::Ok));
+            }
+            Response::ReadEntry(r) => {
+                assert_eq!(r.target, ReadTarget::Entry(tag - 1000));
+                assert!(matches!(
+                    r.status,
+                    Status::Ok | Status::NoSuchEntry | Status::NoSuchLedger
+                ));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Fencing: once a fencing read is answered, normal adds get Fenced and recovery
+/// adds are accepted, and this holds after a restart.
+#[tokio::test]
+async fn fence_refuses_adds_admits_recovery_and_survives_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..3 {
+        assert_eq!(status(&c, add(4, e, false)).await, Status::Ok);
+    }
+    let fenced = read_entry(&c, read(4, ReadTarget::Last, true)).await;
+    assert_eq!(fenced.status, Status::Ok);
+    assert_eq!(fenced.entry.expect("last").entry_id(), 2);
+    assert_eq!(status(&c, add(4, 3, false)).await, Status::Fenced);
+    assert_eq!(status(&c, add(4, 3, true)).await, Status::Ok);
+    // A fence on a ledger this bookie never saw is durable too, and says "nothing here".
+    assert_eq!(
+        status(&c, read(5, ReadTarget::Last, true)).await,
+        Status::NoSuchEntry
+    );
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(status(&c, add(4, 4, false)).await, Status::Fenced);
+    assert_eq!(status(&c, add(5, 0, false)).await, Status::Fenced);
+    assert_eq!(status(&c, add(4, 4, true)).await, Status::Ok);
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Authorization: a ledger's master key is fixed by its first writer.
+#[tokio::test]
+async fn foreign_master_key_is_unauthorized_and_bad_digest_is_bad_request() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(status(&c, add(6, 0, false)).await, Status::Ok);
+    let foreign = Request::AddEntry(AddEntry {
+        master_key: MasterKey::new(&b"other"[..]).expect("short"),
+        recovery: false,
+        entry: entry(6, 1, 10),
+    });
+    assert_eq!(status(&c, foreign).await, Status::Unauthorized);
+    let mut raw = entry(6, 1, 10).into_bytes().to_vec();
+    raw[40] ^= 1;
+    let corrupt = Request::AddEntry(AddEntry {
+        master_key: key(),
+        recovery: false,
+        entry: Entry::decode(raw.into()).expect("shape ok"),
+    });
+    assert_eq!(status(&c, corrupt).await, Status::BadRequest);
+    assert_eq!(
+        status(&c, read(6, ReadTarget::Entry(1), false)).await,
+        Status::NoSuchEntry
+    );
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §No false negatives: an entry whose stored bytes are damaged reads as IoError,
+/// never NoSuchEntry.
+#[tokio::test]
+async fn corrupted_entry_on_disk_reads_as_io_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..4 {
+        assert_eq!(status(&c, add(7, e, false)).await, Status::Ok);
+    }
+    drop(c);
+    b.shutdown()
+        .await
+        .expect("shutdown (checkpoints into the entry log)");
+
+    // Flip one payload byte of entry 2 in the entry log.
+    let logs: Vec<_> = std::fs::read_dir(tmp.path().join("ledgers"))
+        .expect("ledgers dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    let target = entry(7, 2, 102);
+    let needle = &target.as_bytes()[..ENTRY_HEADER_BYTES];
+    let mut corrupted = 0;
+    for path in logs {
+        let mut data = std::fs::read(&path).expect("read log");
+        if let Some(pos) = data.windows(needle.len()).position(|w| w == needle) {
+            data[pos + ENTRY_HEADER_BYTES + 5] ^= 0xFF;
+            std::fs::write(&path, &data).expect("write log");
+            corrupted += 1;
+        }
+    }
+    assert_eq!(corrupted, 1, "entry 2 found in exactly one log");
+
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(
+        status(&c, read(7, ReadTarget::Entry(2), false)).await,
+        Status::IoError
+    );
+    assert_eq!(
+        status(&c, read(7, ReadTarget::Entry(1), false)).await,
+        Status::Ok
+    );
+    assert_eq!(
+        status(&c, read(7, ReadTarget::Entry(3), false)).await,
+        Status::Ok
+    );
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Cookies: a bookie refuses a directory stamped for another bookie, and a
+/// non-empty directory without a cookie.
+#[tokio::test]
+async fn cookie_mismatch_or_missing_cookie_refuses_to_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    b.shutdown().await.expect("shutdown");
+
+    let mut other = config(tmp.path());
+    other.bookie_id = "another-bookie".into();
+    match Bookie::start(other).await {
+        Err(StartError::Cookie(CookieError::Mismatch { field, .. })) => {
+            assert_eq!(field, "bookie_id")
+        }
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("started on a foreign cookie"),
+    }
+    std::fs::remove_file(tmp.path().join("COOKIE")).expect("remove cookie");
+    match Bookie::start(config(tmp.path())).await {
+        Err(StartError::Cookie(CookieError::MissingCookie { .. })) => {}
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("started without a cookie"),
+    }
+}
+
+/// §Read-only: above the disk threshold, normal adds get ReadOnly while reads,
+/// fences and recovery adds still work.
+#[tokio::test]
+async fn full_disk_turns_read_only_but_serves_reads_fences_and_recovery() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(status(&c, add(8, 0, false)).await, Status::Ok);
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+
+    let mut full = config(tmp.path());
+    full.disk_usage_threshold = 1e-9;
+    let b = Bookie::start(full).await.expect("start");
+    assert!(b.is_read_only());
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(status(&c, add(8, 1, false)).await, Status::ReadOnly);
+    assert_eq!(status(&c, add(9, 0, false)).await, Status::ReadOnly);
+    assert_eq!(
+        status(&c, read(8, ReadTarget::Entry(0), false)).await,
+        Status::Ok
+    );
+    assert_eq!(status(&c, add(8, 1, true)).await, Status::Ok);
+    assert_eq!(
+        status(&c, read(8, ReadTarget::Last, true)).await,
+        Status::Ok
+    );
+    match c.call(Request::GetBookieInfo).await.expect("answered") {
+        Response::GetBookieInfo(info) => {
+            assert_eq!(info.state, BookieState::ReadOnly);
+            assert!(info.total_bytes > 0);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Long poll: a read waits for the LAC to pass the reader's, and returns at the
+/// timeout otherwise.
+#[tokio::test]
+async fn long_poll_read_waits_for_lac_to_advance() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(status(&c, add(10, 0, false)).await, Status::Ok);
+    let poll = |timeout_ms| {
+        Request::ReadEntry(ReadEntry {
+            ledger_id: 10,
+            target: ReadTarget::Entry(0),
+            fence: false,
+            master_key: MasterKey::empty(),
+            long_poll: Some(LongPoll {
+                previous_lac: -1,
+                timeout_ms,
+            }),
+        })
+    };
+    // Times out: LAC is still -1.
+    let started = Instant::now();
+    let r = read_entry(&c, poll(200)).await;
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    assert_eq!(r.lac, -1);
+    // Woken by an explicit LAC write well before the timeout.
+    let started = Instant::now();
+    let waiting = c.send(poll(10_000)).await.expect("send");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let lac = Request::WriteLac(WriteLac {
+        ledger_id: 10,
+        lac: 0,
+        master_key: key(),
+    });
+    assert_eq!(status(&c, lac).await, Status::Ok);
+    let Response::ReadEntry(r) = waiting.await.expect("answered") else {
+        panic!("wrong response")
+    };
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!((r.status, r.lac), (Status::Ok, 0));
+    match c
+        .call(Request::ReadLac(ReadLac { ledger_id: 10 }))
+        .await
+        .expect("answered")
+    {
+        Response::ReadLac(r) => assert_eq!(r.lac, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Backpressure: past the per-connection in-flight bound, requests are refused
+/// with TooManyRequests, and every request gets exactly one answer.
+#[tokio::test]
+async fn too_many_bytes_in_flight_get_too_many_requests() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.max_inflight_bytes_per_connection = 64 << 10;
+    let b = Bookie::start(cfg).await.expect("start");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    let mut pending = Vec::new();
+    for e in 0..64 {
+        let req = Request::AddEntry(AddEntry {
+            master_key: key(),
+            recovery: false,
+            entry: entry(11, e, 32 << 10),
+        });
+        pending.push(c.send(req).await.expect("send"));
+    }
+    let (mut ok, mut busy) = (0, 0);
+    for rx in pending {
+        match rx.await.expect("answered").status() {
+            Status::Ok => ok += 1,
+            Status::TooManyRequests => busy += 1,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §DeleteLedger: a deleted ledger is gone, also after a restart.
+#[tokio::test]
+async fn deleted_ledger_is_gone_after_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..3 {
+        assert_eq!(status(&c, add(12, e, false)).await, Status::Ok);
+    }
+    b.checkpoint().await.expect("checkpoint");
+    assert_eq!(status(&c, add(12, 3, false)).await, Status::Ok);
+    let del = Request::DeleteLedger(DeleteLedger { ledger_id: 12 });
+    assert_eq!(status(&c, del).await, Status::Ok);
+    assert_eq!(
+        status(&c, read(12, ReadTarget::Entry(0), false)).await,
+        Status::NoSuchLedger
+    );
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    assert_eq!(
+        status(&c, read(12, ReadTarget::Entry(3), false)).await,
+        Status::NoSuchLedger
+    );
+    b.shutdown().await.expect("shutdown");
+}
