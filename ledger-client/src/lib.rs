@@ -11,18 +11,33 @@
 //!   acknowledgement, piggybacked and explicit LAC, timeouts, ensemble change, fencing);
 //! - [`recovery`]: [`Recovery`], which fences a ledger and closes it at the right entry;
 //! - [`reader`]: [`EntryRead`], one verified read with speculative retries;
-//! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies.
+//! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies;
+//! - [`bookie_client`]: [`BookiePool`], pipelined TCP connections to bookies.
+//!
+//! On top of them, [`LedgerClient`] is the API applications use: `create` returns a
+//! [`LedgerWriter`] (pipelined `submit`/`append`, `close`), `open` a [`LedgerReader`]
+//! (verified `read`, `read_range` and `stream` with read-ahead, recovery on open),
+//! and `delete`. Ledger metadata and the bookie registry live in the namespace
+//! (`folio-namespace`).
 //!
 //! `tests/simulation.rs` runs these cores under a seeded, simulated network and disk.
 
+pub mod bookie_client;
+mod client;
 pub mod placement;
 pub mod quorum;
+mod read_handle;
 pub mod reader;
 pub mod recovery;
+mod write_handle;
 pub mod writer;
 
+pub use bookie_client::{BookieClient, BookiePool, ClientError};
+pub use client::{BookieSource, ClientConfig, ClosedLedger, LedgerClient, LedgerError, OpenMode};
 pub use placement::{Candidate, NotEnoughBookies, PlacementPolicy};
+pub use read_handle::LedgerReader;
 pub use reader::{EntryRead, ReadAction, ReadError};
+pub use write_handle::{LedgerWriter, PendingAppend};
 
 pub use quorum::{InvalidQuorum, PositionSet, QuorumConfig, WriteSet};
 pub use recovery::{ReadOutcome, Recovery, RecoveryAction, RecoveryError, Segment};
