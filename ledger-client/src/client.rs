@@ -251,6 +251,23 @@ impl LedgerClient {
         quorum: QuorumConfig,
         custom: BTreeMap<String, Vec<u8>>,
     ) -> Result<LedgerWriter, LedgerError> {
+        let ledger_id = self.reserve_id().await?;
+        self.create_at(ledger_id, quorum, custom).await
+    }
+
+    /// Allocates a ledger id without creating the ledger, so that a caller can record
+    /// its intent (a GC entry for a possible orphan) before any bytes are written.
+    pub async fn reserve_id(&self) -> Result<u64, LedgerError> {
+        Ok(self.inner.ids.next().await?)
+    }
+
+    /// Creates ledger `ledger_id` (from [`Self::reserve_id`]) and returns its writer.
+    pub async fn create_at(
+        &self,
+        ledger_id: u64,
+        quorum: QuorumConfig,
+        custom: BTreeMap<String, Vec<u8>>,
+    ) -> Result<LedgerWriter, LedgerError> {
         let candidates = self.inner.candidates().await?;
         let ensemble = {
             let mut rng = StdRng::from_os_rng();
@@ -259,7 +276,6 @@ impl LedgerClient {
                 .placement
                 .new_ensemble(quorum, &candidates, &mut rng)?
         };
-        let ledger_id = self.inner.ids.next().await?;
         let meta = LedgerMetadata {
             ensemble_size: quorum.ensemble_size() as u32,
             write_quorum: quorum.write_quorum() as u32,
