@@ -27,6 +27,10 @@ pub type Check = (&'static str, fn(&dyn Backend));
 pub const CHECKS: &[Check] = &[
     ("ordering_and_range_edges", ordering_and_range_edges),
     ("range_continuation", range_continuation),
+    (
+        "scan_pages_across_transactions",
+        scan_pages_across_transactions,
+    ),
     ("prefix_ranges", prefix_ranges),
     ("read_your_writes_and_clears", read_your_writes_and_clears),
     ("write_skew_is_impossible", write_skew_is_impossible),
@@ -166,6 +170,37 @@ pub fn range_continuation(backend: &dyn Backend) {
         }
         assert_eq!(seen, want, "reverse={reverse}");
     }
+}
+
+/// [`Db::scan`] visits every key once across page-sized transactions, and stops when
+/// told to.
+pub fn scan_pages_across_transactions(backend: &dyn Backend) {
+    let db = Db::new(backend.open());
+    let s = scope();
+    for batch in 0u16..5 {
+        db.run(|tx, _| {
+            for i in batch * 50..(batch + 1) * 50 {
+                tx.set(&key(&s, &i.to_be_bytes()), &[])?;
+            }
+            Ok::<_, KvError>(())
+        })
+        .expect("write");
+    }
+    let mut seen = Vec::new();
+    db.scan(&KeyRange::prefix(&s), 40, |kv| {
+        seen.push(kv.key.clone());
+        true
+    })
+    .expect("scan");
+    let want: Vec<Vec<u8>> = (0u16..250).map(|i| key(&s, &i.to_be_bytes())).collect();
+    assert_eq!(seen, want);
+    let mut n = 0;
+    db.scan(&KeyRange::prefix(&s), 40, |_| {
+        n += 1;
+        n < 45
+    })
+    .expect("scan");
+    assert_eq!(n, 45);
 }
 
 /// A prefix range holds exactly the keys that start with the prefix, including

@@ -1,7 +1,7 @@
 //! [`Db`]: a handle on a [`KvStore`] that runs closures as transactions, retrying them
 //! on conflict within a bound on attempts and time.
 
-use crate::kv::{KvStore, Transaction};
+use crate::kv::{KeyRange, KeyValue, KvStore, RangeOptions, Transaction};
 use crate::{KvError, TxError};
 use rand::Rng;
 use std::sync::Arc;
@@ -140,6 +140,35 @@ impl Db {
             Ok(result) => result,
             // The closure panicked: a bug in our own code, not an input error.
             Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
+    }
+
+    /// Visits the pairs of `range` in key order until `visit` returns `false`, reading
+    /// `page_size` pairs per transaction, so that scans of any length stay within one
+    /// transaction's limits (5 s on FoundationDB).
+    ///
+    /// Each page is its own snapshot: a key written during the scan may be seen in its
+    /// old or new state. Good for admin listings and sweeps; invariants that need one
+    /// snapshot must fit in one transaction.
+    pub fn scan(
+        &self,
+        range: &KeyRange,
+        page_size: usize,
+        mut visit: impl FnMut(&KeyValue) -> bool,
+    ) -> Result<(), KvError> {
+        let mut rest = range.clone();
+        let page_size = page_size.max(1);
+        loop {
+            let chunk = self.run(|tx, _| tx.get_range(&rest, RangeOptions::forward(page_size)))?;
+            for kv in &chunk.kvs {
+                if !visit(kv) {
+                    return Ok(());
+                }
+            }
+            match chunk.continuation(&rest, false) {
+                Some(next) => rest = next,
+                None => return Ok(()),
+            }
         }
     }
 

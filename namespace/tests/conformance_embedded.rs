@@ -33,6 +33,7 @@ macro_rules! conformance_tests {
 conformance_tests!(
     ordering_and_range_edges,
     range_continuation,
+    scan_pages_across_transactions,
     prefix_ranges,
     read_your_writes_and_clears,
     write_skew_is_impossible,

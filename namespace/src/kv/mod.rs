@@ -25,7 +25,7 @@ mod url;
 pub use embedded::{CommitStats, EmbeddedOptions, EmbeddedStore};
 pub use faulty::{FaultConfig, FaultyStore};
 #[cfg(feature = "fdb")]
-pub use fdb::{FdbNetwork, FdbStore};
+pub use fdb::{FdbOptions, FdbStore};
 pub use range::{KeyRange, KeyValue, RangeChunk, RangeOptions, strinc};
 pub use url::open_url;
 
