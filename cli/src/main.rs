@@ -1,2 +1,52 @@
-//! The `folio` binary.
-fn main() {}
+//! The `folio` binary: one executable for every role.
+//!
+//! Each subcommand lives in its own module with its clap arguments and its run
+//! function; `main` only parses, sets up logging and dispatches. Shared helpers for
+//! configuration (human-readable sizes and durations, key-naming errors) are in
+//! [`units`].
+//!
+//! Subcommands today: `folio bookie`. `standalone`, `gateway` and the admin groups
+//! are added as sibling modules.
+
+mod bookie_cmd;
+mod units;
+
+use clap::{Parser, Subcommand};
+
+/// folio: an S3-compatible object store on replicated ledgers.
+#[derive(Debug, Parser)]
+#[command(name = "folio", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a bookie: the storage server that keeps ledger entries durably.
+    Bookie(bookie_cmd::BookieArgs),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Bookie(args) => bookie_cmd::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("folio: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

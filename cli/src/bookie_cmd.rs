@@ -1,0 +1,427 @@
+//! `folio bookie`: run one bookie until SIGTERM or Ctrl-C.
+//!
+//! Configuration is read in two stages: the TOML file (if any) into [`RawBookieToml`]
+//! and the flags into [`BookieArgs`], both raw; then [`resolve`] merges them (a flag
+//! wins over the file, the file over the default) and validates every value into a
+//! typed [`BookieConfig`]. A bad value is one error naming its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use folio_bookie::{Bookie, BookieConfig};
+use serde::Deserialize;
+
+use crate::units::{ConfigError, invalid, parse_duration, parse_size};
+
+/// Flags of `folio bookie`. Every key of the TOML file has a flag of the same name
+/// with dashes; a flag overrides the file.
+#[derive(Debug, Args, Default)]
+pub struct BookieArgs {
+    /// TOML configuration file (see conf/bookie.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Directory for entry logs, index, checkpoint mark and cookie.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Directory for journal files [default: <data-dir>/journal]. Put it on its own
+    /// disk to keep journal fsyncs away from entry-log writes.
+    #[arg(long)]
+    pub journal_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3181].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// The bookie's id, stamped into its cookies [default: the listen address].
+    #[arg(long)]
+    pub bookie_id: Option<String>,
+    /// Cluster instance id the cookies must carry [default: accept what is on disk].
+    #[arg(long)]
+    pub instance_id: Option<String>,
+    /// Longest time a journal group commit waits for more adds [default: 0ms: write
+    /// as soon as the queue is empty; adds arriving during an fsync form the next group].
+    #[arg(long)]
+    pub journal_group_wait: Option<String>,
+    /// A journal group is written once it holds this much [default: 4MiB].
+    #[arg(long)]
+    pub journal_group_size: Option<String>,
+    /// Roll to a new journal file past this size [default: 512MiB].
+    #[arg(long)]
+    pub journal_file_size: Option<String>,
+    /// Roll to a new entry log past this size [default: 1GiB].
+    #[arg(long)]
+    pub entry_log_file_size: Option<String>,
+    /// Checkpoint when the write cache holds this much [default: 256MiB].
+    #[arg(long)]
+    pub write_cache_size: Option<String>,
+    /// Checkpoint at least this often [default: 10s].
+    #[arg(long)]
+    pub checkpoint_interval: Option<String>,
+    /// Entry-log bytes read per read-ahead block [default: 256KiB].
+    #[arg(long)]
+    pub read_ahead_size: Option<String>,
+    /// Disk usage fraction (0–1) above which the bookie turns read-only [default: 0.95].
+    #[arg(long)]
+    pub disk_usage_threshold: Option<f64>,
+    /// How often disk usage is checked [default: 5s].
+    #[arg(long)]
+    pub disk_check_interval: Option<String>,
+    /// Start read-only: serve reads, fences and recovery adds only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Request bytes one connection may have in flight before TooManyRequests [default: 256MiB].
+    #[arg(long)]
+    pub max_inflight_per_connection: Option<String>,
+    /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
+    #[arg(long)]
+    pub max_frame_size: Option<String>,
+}
+
+/// A size in TOML: a byte count or a string like "1MiB".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    /// Bytes.
+    Bytes(u64),
+    /// Human-readable.
+    Text(String),
+}
+
+/// The TOML file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBookieToml {
+    data_dir: Option<PathBuf>,
+    journal_dir: Option<PathBuf>,
+    listen: Option<String>,
+    bookie_id: Option<String>,
+    instance_id: Option<String>,
+    journal_group_wait: Option<String>,
+    journal_group_size: Option<RawSize>,
+    journal_file_size: Option<RawSize>,
+    entry_log_file_size: Option<RawSize>,
+    write_cache_size: Option<RawSize>,
+    checkpoint_interval: Option<String>,
+    read_ahead_size: Option<RawSize>,
+    disk_usage_threshold: Option<f64>,
+    disk_check_interval: Option<String>,
+    read_only: Option<bool>,
+    max_inflight_per_connection: Option<RawSize>,
+    max_frame_size: Option<RawSize>,
+}
+
+fn size(
+    key: &'static str,
+    flag: &Option<String>,
+    file: &Option<RawSize>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match (flag, file) {
+        (Some(s), _) | (None, Some(RawSize::Text(s))) => parse_size(s).map_err(|m| invalid(key, m)),
+        (None, Some(RawSize::Bytes(b))) => Ok(*b),
+        (None, None) => Ok(default),
+    }
+}
+
+fn duration(
+    key: &'static str,
+    flag: &Option<String>,
+    file: &Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match flag.as_ref().or(file.as_ref()) {
+        Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
+        None => Ok(default),
+    }
+}
+
+fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
+    if v == 0 {
+        return Err(invalid(key, "must be greater than zero"));
+    }
+    Ok(v)
+}
+
+fn usize_of(key: &'static str, v: u64) -> Result<usize, ConfigError> {
+    usize::try_from(v).map_err(|_| invalid(key, "too large for this machine"))
+}
+
+/// Reads the TOML file.
+pub fn read_toml(path: &Path) -> anyhow::Result<RawBookieToml> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parse config file {}", path.display()))
+}
+
+/// Merges flags over the file over defaults, and validates.
+pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, ConfigError> {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or_else(|| file.data_dir.clone())
+        .ok_or_else(|| invalid("data_dir", "is required"))?;
+    let listen_text = args
+        .listen
+        .clone()
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:3181".into());
+    let listen: SocketAddr = listen_text.parse().map_err(|e| {
+        invalid(
+            "listen",
+            format!("{listen_text:?} is not an address like 127.0.0.1:3181: {e}"),
+        )
+    })?;
+    let mut c = BookieConfig::new(data_dir, listen);
+    if let Some(j) = args
+        .journal_dir
+        .clone()
+        .or_else(|| file.journal_dir.clone())
+    {
+        c.journal_dir = j;
+    }
+    if let Some(id) = args.bookie_id.clone().or_else(|| file.bookie_id.clone()) {
+        if id.is_empty() || id.contains(['\n', ',']) {
+            return Err(invalid(
+                "bookie_id",
+                "must be non-empty, without newlines or commas",
+            ));
+        }
+        c.bookie_id = id;
+    }
+    if let Some(id) = args
+        .instance_id
+        .clone()
+        .or_else(|| file.instance_id.clone())
+    {
+        if id.is_empty() || id.contains('\n') {
+            return Err(invalid(
+                "instance_id",
+                "must be non-empty, without newlines",
+            ));
+        }
+        c.instance_id = Some(id);
+    }
+    c.journal.group_wait = duration(
+        "journal_group_wait",
+        &args.journal_group_wait,
+        &file.journal_group_wait,
+        c.journal.group_wait,
+    )?;
+    if c.journal.group_wait > Duration::from_secs(1) {
+        return Err(invalid(
+            "journal_group_wait",
+            "must be at most 1s (it delays every add)",
+        ));
+    }
+    c.journal.group_bytes = usize_of(
+        "journal_group_size",
+        positive(
+            "journal_group_size",
+            size(
+                "journal_group_size",
+                &args.journal_group_size,
+                &file.journal_group_size,
+                c.journal.group_bytes as u64,
+            )?,
+        )?,
+    )?;
+    c.journal.file_bytes = positive(
+        "journal_file_size",
+        size(
+            "journal_file_size",
+            &args.journal_file_size,
+            &file.journal_file_size,
+            c.journal.file_bytes,
+        )?,
+    )?;
+    c.entry_log_file_bytes = positive(
+        "entry_log_file_size",
+        size(
+            "entry_log_file_size",
+            &args.entry_log_file_size,
+            &file.entry_log_file_size,
+            c.entry_log_file_bytes,
+        )?,
+    )?;
+    c.write_cache_bytes = usize_of(
+        "write_cache_size",
+        positive(
+            "write_cache_size",
+            size(
+                "write_cache_size",
+                &args.write_cache_size,
+                &file.write_cache_size,
+                c.write_cache_bytes as u64,
+            )?,
+        )?,
+    )?;
+    c.checkpoint_interval = duration(
+        "checkpoint_interval",
+        &args.checkpoint_interval,
+        &file.checkpoint_interval,
+        c.checkpoint_interval,
+    )?;
+    if c.checkpoint_interval.is_zero() {
+        return Err(invalid("checkpoint_interval", "must be greater than zero"));
+    }
+    c.read_ahead_bytes = usize_of(
+        "read_ahead_size",
+        size(
+            "read_ahead_size",
+            &args.read_ahead_size,
+            &file.read_ahead_size,
+            c.read_ahead_bytes as u64,
+        )?,
+    )?;
+    if let Some(t) = args.disk_usage_threshold.or(file.disk_usage_threshold) {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(
+                "disk_usage_threshold",
+                format!("{t} is not a fraction in (0, 1]"),
+            ));
+        }
+        c.disk_usage_threshold = t;
+    }
+    c.disk_check_interval = duration(
+        "disk_check_interval",
+        &args.disk_check_interval,
+        &file.disk_check_interval,
+        c.disk_check_interval,
+    )?;
+    if c.disk_check_interval.is_zero() {
+        return Err(invalid("disk_check_interval", "must be greater than zero"));
+    }
+    c.read_only = args.read_only || file.read_only.unwrap_or(false);
+    c.max_frame_bytes = usize_of(
+        "max_frame_size",
+        size(
+            "max_frame_size",
+            &args.max_frame_size,
+            &file.max_frame_size,
+            c.max_frame_bytes as u64,
+        )?,
+    )?;
+    if c.max_frame_bytes < 1 << 16 || c.max_frame_bytes > u32::MAX as usize {
+        return Err(invalid("max_frame_size", "must be between 64KiB and 4GiB"));
+    }
+    c.max_inflight_bytes_per_connection = usize_of(
+        "max_inflight_per_connection",
+        positive(
+            "max_inflight_per_connection",
+            size(
+                "max_inflight_per_connection",
+                &args.max_inflight_per_connection,
+                &file.max_inflight_per_connection,
+                c.max_inflight_bytes_per_connection as u64,
+            )?,
+        )?,
+    )?;
+    Ok(c)
+}
+
+/// Runs `folio bookie`.
+pub fn run(args: BookieArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => read_toml(path)?,
+        None => RawBookieToml::default(),
+    };
+    let config = resolve(&args, &file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bookie")
+        .build()
+        .context("start the tokio runtime")?;
+    runtime.block_on(async move {
+        let handle = Bookie::start(config).await?;
+        // Scripts and tests read the bound address (useful with port 0) from stdout.
+        println!("folio bookie listening on {}", handle.local_addr());
+        wait_for_signal().await?;
+        tracing::info!("signal received; shutting down");
+        handle.shutdown().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C")?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(data_dir: &str) -> BookieArgs {
+        BookieArgs {
+            data_dir: Some(data_dir.into()),
+            ..BookieArgs::default()
+        }
+    }
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let file: RawBookieToml = toml::from_str(
+            r#"
+            data_dir = "/file"
+            write_cache_size = "64MiB"
+            journal_group_wait = "2ms"
+            read_ahead_size = 4096
+            "#,
+        )
+        .expect("toml");
+        let mut a = args("/flag");
+        a.write_cache_size = Some("1MiB".into());
+        let c = resolve(&a, &file).expect("valid");
+        assert_eq!(c.data_dir, PathBuf::from("/flag"));
+        assert_eq!(c.write_cache_bytes, 1 << 20);
+        assert_eq!(c.journal.group_wait, Duration::from_millis(2));
+        assert_eq!(c.read_ahead_bytes, 4096);
+        assert_eq!(c.journal_dir, PathBuf::from("/flag/journal"));
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let file = RawBookieToml::default();
+        let mut a = args("/d");
+        a.write_cache_size = Some("lots".into());
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "write_cache_size"
+        );
+        let mut a = args("/d");
+        a.disk_usage_threshold = Some(1.5);
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "disk_usage_threshold"
+        );
+        let mut a = args("/d");
+        a.listen = Some("nowhere".into());
+        let e = resolve(&a, &file).expect_err("invalid");
+        assert_eq!(e.key, "listen");
+        assert!(e.to_string().contains("--listen"));
+        assert_eq!(
+            resolve(&BookieArgs::default(), &file)
+                .expect_err("invalid")
+                .key,
+            "data_dir"
+        );
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_rejected() {
+        assert!(toml::from_str::<RawBookieToml>("write_cash_size = 1").is_err());
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/bookie.toml");
+        let file = read_toml(&path).expect("conf/bookie.toml parses");
+        resolve(&BookieArgs::default(), &file).expect("conf/bookie.toml validates");
+    }
+}
