@@ -5,6 +5,7 @@
 //!
 //! ```sh
 //! FOLIO_BENCH_DIR=/path/on/the/disk cargo bench -p folio-bookie --bench adds
+//! FOLIO_BENCH_ONLY=1MiBx16,1KiBx1 cargo bench -p folio-bookie --bench adds   # a subset
 //! ```
 //!
 //! For each entry size (1 KiB, 64 KiB, 1 MiB) and number of adds in flight (1, 16,
@@ -57,8 +58,16 @@ fn main() {
         println!("| entry size | in flight | adds/s | MiB/s | p50 ms | p99 ms |");
         println!("|---|---|---|---|---|---|");
         let mut ledger_id = 0;
+        let only = std::env::var("FOLIO_BENCH_ONLY").unwrap_or_default();
         for (size, label) in [(1 << 10, "1 KiB"), (64 << 10, "64 KiB"), (1 << 20, "1 MiB")] {
             for inflight in [1usize, 16, 128] {
+                if !only.is_empty()
+                    && !only
+                        .split(',')
+                        .any(|o| o == format!("{label}x{inflight}").replace(' ', ""))
+                {
+                    continue;
+                }
                 ledger_id += 1;
                 let payload = Arc::new(vec![0x5Au8; size]);
                 let next = Arc::new(AtomicU64::new(0));

@@ -11,11 +11,16 @@
 //!
 //! While one fsync runs, the writer keeps writing the next groups, so a slow fsync
 //! makes the following one cover more appends instead of queueing them one by one.
+//! When the syncer is idle and a group is small (at most [`INLINE_SYNC_MAX_BYTES`]),
+//! the writer syncs and applies it itself: that saves a thread hand-off on the
+//! latency of a lone add, and the order of application is unchanged because no
+//! earlier group is outstanding.
 //!
 //! Guarantee: an append's waiter gets `Ok` only after an fsync that covers all of
 //! its records, and after every earlier append has been applied. After any write or
 //! fsync error the journal is broken: every pending and later append fails.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -26,6 +31,9 @@ use tokio::sync::oneshot;
 
 use crate::error::JournalError;
 use crate::journal::{JOURNAL_HEADER_BYTES, JournalDir, JournalFile, JournalPos, JournalRecord};
+
+/// Largest group the writer syncs itself when the syncer is idle.
+pub const INLINE_SYNC_MAX_BYTES: usize = 256 << 10;
 
 /// Group-commit settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +87,12 @@ impl Journal {
         let file = dir.create(first_file_id)?;
         let (tx, rx) = mpsc::channel::<Append>();
         let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+        let syncer = Arc::new(Syncer {
+            applier,
+            broken: AtomicBool::new(false),
+            outstanding: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+        });
         let writer = Writer {
             dir,
             config,
@@ -86,6 +100,7 @@ impl Journal {
             file,
             file_len: JOURNAL_HEADER_BYTES,
             sync_tx,
+            syncer: syncer.clone(),
             broken: false,
         };
         let threads = vec![
@@ -98,7 +113,7 @@ impl Journal {
                 })?,
             std::thread::Builder::new()
                 .name("journal-syncer".into())
-                .spawn(move || syncer_run(sync_rx, applier))
+                .spawn(move || syncer.run(sync_rx))
                 .map_err(|source| crate::error::IoContext {
                     context: "spawn journal syncer thread".into(),
                     source,
@@ -158,6 +173,7 @@ struct Writer {
     file: Arc<dyn JournalFile>,
     file_len: u64,
     sync_tx: Sender<SyncJob>,
+    syncer: Arc<Syncer>,
     broken: bool,
 }
 
@@ -240,7 +256,13 @@ impl Writer {
             },
             appends: group,
         };
+        if bytes <= INLINE_SYNC_MAX_BYTES && self.syncer.outstanding.load(Ordering::Acquire) == 0 {
+            self.syncer.process(vec![job]);
+            return;
+        }
+        self.syncer.outstanding.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::SendError(job)) = self.sync_tx.send(job) {
+            self.syncer.outstanding.fetch_sub(1, Ordering::AcqRel);
             fail(job.appends);
         }
     }
@@ -252,15 +274,35 @@ fn fail(appends: Vec<Append>) {
     }
 }
 
-fn syncer_run(rx: Receiver<SyncJob>, applier: Arc<dyn Apply>) {
-    let mut broken = false;
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while let Ok(j) = rx.try_recv() {
-            jobs.push(j);
+/// Syncs written groups and applies them, from the syncer thread or inline.
+struct Syncer {
+    applier: Arc<dyn Apply>,
+    broken: AtomicBool,
+    /// Jobs sent to the syncer thread and not yet processed.
+    outstanding: AtomicUsize,
+    /// Held while syncing and applying, so groups are applied one batch at a time.
+    lock: Mutex<()>,
+}
+
+impl Syncer {
+    fn run(&self, rx: Receiver<SyncJob>) {
+        while let Ok(first) = rx.recv() {
+            let mut jobs = vec![first];
+            while let Ok(j) = rx.try_recv() {
+                jobs.push(j);
+            }
+            let n = jobs.len();
+            self.process(jobs);
+            self.outstanding.fetch_sub(n, Ordering::AcqRel);
         }
-        if !broken {
-            // One fsync per file, in order: the last job on each file covers the others.
+    }
+
+    /// Fsyncs the files of `jobs` (once per file, in order), then applies and
+    /// completes them in journal order.
+    fn process(&self, jobs: Vec<SyncJob>) {
+        let _one_batch_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.broken.load(Ordering::Acquire) {
+            // The last job on each file covers the others.
             for (i, job) in jobs.iter().enumerate() {
                 let last_on_file = jobs
                     .get(i + 1)
@@ -271,7 +313,7 @@ fn syncer_run(rx: Receiver<SyncJob>, applier: Arc<dyn Apply>) {
                 let started = Instant::now();
                 if let Err(e) = job.file.sync() {
                     tracing::error!(error = %e, file_id = job.end.file_id, "journal: fsync failed; journal is broken");
-                    broken = true;
+                    self.broken.store(true, Ordering::Release);
                     break;
                 }
                 tracing::trace!(
@@ -280,6 +322,7 @@ fn syncer_run(rx: Receiver<SyncJob>, applier: Arc<dyn Apply>) {
                 );
             }
         }
+        let broken = self.broken.load(Ordering::Acquire);
         for job in jobs {
             if broken {
                 fail(job.appends);
@@ -287,10 +330,10 @@ fn syncer_run(rx: Receiver<SyncJob>, applier: Arc<dyn Apply>) {
             }
             for a in &job.appends {
                 for r in &a.records {
-                    applier.apply(r);
+                    self.applier.apply(r);
                 }
             }
-            applier.applied_through(job.end);
+            self.applier.applied_through(job.end);
             for a in job.appends {
                 let _ = a.done.send(Ok(()));
             }
