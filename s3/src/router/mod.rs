@@ -16,6 +16,8 @@
 pub mod headers;
 pub mod names;
 pub mod op;
+#[cfg(test)]
+mod proptests;
 mod query;
 pub mod range;
 mod subresource;

@@ -23,6 +23,8 @@ mod escape;
 pub mod list;
 pub mod multipart;
 mod parse;
+#[cfg(test)]
+mod proptests;
 pub mod time;
 mod write;
 
