@@ -7,10 +7,11 @@
 //!                <CanonicalizedAmzHeaders><CanonicalizedResource>
 //! ```
 //!
-//! - With `x-amz-date`, the Date position is empty and `x-amz-date` is signed among
-//!   the amz headers (as botocore and the SDKs sign). The AWS documentation's "Delete"
-//!   example instead puts the `x-amz-date` value in the Date position; that form is
-//!   accepted too.
+//! - The Date position holds the `Date` header and `x-amz-date` is signed among the
+//!   amz headers (botocore, MinIO). Clients differ when `x-amz-date` is present: an
+//!   empty Date position (the documentation's text) and the `x-amz-date` value in the
+//!   Date position without it among the amz headers (the documentation's "Delete"
+//!   example) are accepted too.
 //! - CanonicalizedAmzHeaders: the `x-amz-*` headers, lower-case, sorted, values
 //!   trimmed and joined with `,`, each `name:value\n`. For presigned URLs, query
 //!   parameters named `x-amz-*`, `content-type` and `content-md5` stand in for the
@@ -34,17 +35,22 @@ use super::error::AuthError;
 use super::signing::constant_time_eq;
 use super::{AuthOptions, RequestParts};
 
-/// The query parameters that are part of the SigV2 CanonicalizedResource, sorted.
+/// The query parameters that are part of the SigV2 CanonicalizedResource: the union
+/// of the lists of botocore, MinIO and the AWS documentation.
 pub const SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
+    "analytics",
     "cors",
+    "defaultObjectAcl",
     "delete",
     "encryption",
+    "inventory",
     "legal-hold",
     "lifecycle",
     "location",
     "logging",
+    "metrics",
     "notification",
     "object-lock",
     "partNumber",
@@ -62,6 +68,7 @@ pub const SUBRESOURCES: &[&str] = &[
     "retention",
     "select",
     "select-type",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -150,27 +157,31 @@ pub(crate) fn parse_header(
     date::check_skew(t, now, opts.max_skew)?;
 
     let amz_headers = amz_headers(req, &[]);
-    let resource = canonical_resource(req, query);
-    let head = |date_position: &str, amz: &str| {
-        format!(
-            "{}\n{}\n{}\n{}\n{}{}",
-            req.method.as_str(),
-            header("content-md5").unwrap_or_default(),
-            header("content-type").unwrap_or_default(),
-            date_position,
-            amz,
-            resource
-        )
-    };
+    let date_header = header("date").unwrap_or_default();
+    // (Date position, CanonicalizedAmzHeaders) forms: the `Date` header (botocore,
+    // MinIO; empty without one) with every amz header, then, with `x-amz-date`, an
+    // empty Date position, and the documentation's example form.
+    let mut forms = vec![(date_header.to_owned(), amz_headers.clone())];
+    if let Some(amz_date) = amz_date {
+        forms.push((String::new(), amz_headers));
+        forms.push((amz_date.to_owned(), amz_headers_without_date(req)));
+    }
     let mut strings_to_sign = Vec::new();
-    match amz_date {
-        Some(amz_date) => {
-            strings_to_sign.push(head("", &amz_headers));
-            // The documentation's variant: the x-amz-date value in the Date position.
-            let without_date = amz_headers_without_date(req);
-            strings_to_sign.push(head(amz_date, &without_date));
+    for resource in canonical_resources(req, query) {
+        for (date_position, amz) in &forms {
+            let sts = format!(
+                "{}\n{}\n{}\n{}\n{}{}",
+                req.method.as_str(),
+                header("content-md5").unwrap_or_default(),
+                header("content-type").unwrap_or_default(),
+                date_position,
+                amz,
+                resource
+            );
+            if !strings_to_sign.contains(&sts) {
+                strings_to_sign.push(sts);
+            }
         }
-        None => strings_to_sign.push(head(header("date").unwrap_or_default(), &amz_headers)),
     }
     Ok((
         access_key_id.to_owned(),
@@ -215,20 +226,26 @@ pub(crate) fn parse_query(
             .map(str::trim)
             .unwrap_or_default()
     };
-    let sts = format!(
-        "{}\n{}\n{}\n{}\n{}{}",
-        req.method.as_str(),
-        header_or_query("content-md5"),
-        header_or_query("content-type"),
-        expires.trim(),
-        amz_headers(req, query),
-        canonical_resource(req, query)
-    );
+    let amz_headers = amz_headers(req, query);
+    let strings_to_sign = canonical_resources(req, query)
+        .into_iter()
+        .map(|resource| {
+            format!(
+                "{}\n{}\n{}\n{}\n{}{}",
+                req.method.as_str(),
+                header_or_query("content-md5"),
+                header_or_query("content-type"),
+                expires.trim(),
+                amz_headers,
+                resource
+            )
+        })
+        .collect();
     Ok((
         access_key_id.to_owned(),
         PendingV2 {
             presigned: true,
-            strings_to_sign: vec![sts],
+            strings_to_sign,
             signature: BASE64.decode(signature.trim()).unwrap_or_default(),
         },
     ))
@@ -286,27 +303,39 @@ fn render(map: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// `/<bucket>` (virtual-host style) + the raw path + the sorted sub-resources.
-fn canonical_resource(req: &RequestParts<'_>, query: &[QueryParam]) -> String {
-    let mut out = String::new();
+/// The CanonicalizedResource: `/<bucket>` (virtual-host style) + the raw path + the
+/// sorted sub-resources. A sub-resource sent as `name=` (empty value) is signed as
+/// `name=` by botocore and as `name` by others: both forms are returned then.
+fn canonical_resources(req: &RequestParts<'_>, query: &[QueryParam]) -> Vec<String> {
+    let mut base = String::new();
     if let Some(bucket) = req.virtual_host_bucket {
-        out.push('/');
-        out.push_str(bucket);
+        base.push('/');
+        base.push_str(bucket);
     }
     let path = req.uri.path();
-    out.push_str(if path.is_empty() { "/" } else { path });
+    base.push_str(if path.is_empty() { "/" } else { path });
     let mut subresources: Vec<&QueryParam> = query
         .iter()
         .filter(|p| SUBRESOURCES.contains(&p.name.as_str()))
         .collect();
     subresources.sort_by(|a, b| a.name.cmp(&b.name));
-    for (i, p) in subresources.iter().enumerate() {
-        out.push(if i == 0 { '?' } else { '&' });
-        out.push_str(&p.name);
-        if !p.value.is_empty() {
-            out.push('=');
-            out.push_str(&p.value);
+    let render = |keep_empty_values: bool| {
+        let mut out = base.clone();
+        for (i, p) in subresources.iter().enumerate() {
+            out.push(if i == 0 { '?' } else { '&' });
+            out.push_str(&p.name);
+            if !p.value.is_empty() || (keep_empty_values && p.has_value) {
+                out.push('=');
+                out.push_str(&p.value);
+            }
         }
+        out
+    };
+    let bare = render(false);
+    let literal = render(true);
+    if bare == literal {
+        vec![bare]
+    } else {
+        vec![literal, bare]
     }
-    out
 }
