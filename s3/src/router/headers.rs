@@ -108,16 +108,17 @@ pub fn etag_matches(header: &str, etag: &str) -> bool {
     })
 }
 
-/// The header's value as UTF-8 text, if present; repeated headers are joined with `,`.
+/// The header's value as text, if present; repeated headers are joined with `,`.
+/// Values are taken as UTF-8 (some clients send raw UTF-8 in metadata and
+/// `Content-Disposition`); other bytes are [`S3Error::InvalidArgument`].
 pub(crate) fn text(
     headers: &HeaderMap,
     name: impl http::header::AsHeaderName,
 ) -> Result<Option<String>, S3Error> {
     let mut out: Option<String> = None;
     for value in headers.get_all(name) {
-        let value = value
-            .to_str()
-            .map_err(|_| S3Error::invalid_argument("Header values must be US-ASCII text"))?;
+        let value = std::str::from_utf8(value.as_bytes())
+            .map_err(|_| S3Error::invalid_argument("Header values must be UTF-8 text"))?;
         match &mut out {
             Some(joined) => {
                 joined.push(',');
@@ -370,6 +371,24 @@ mod tests {
         let big = "v".repeat(MAX_USER_METADATA_BYTES);
         h.insert("x-amz-meta-c", HeaderValue::from_str(&big).unwrap());
         assert_eq!(object_headers(&h), Err(S3Error::MetadataTooLarge));
+    }
+
+    #[test]
+    fn utf8_header_values_are_kept_and_other_bytes_rejected() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-meta-name",
+            HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            object_headers(&h).unwrap().user_metadata,
+            vec![("name".into(), "caf\u{e9}".into())]
+        );
+        h.insert("x-amz-meta-bad", HeaderValue::from_bytes(&[0xff]).unwrap());
+        assert_eq!(
+            object_headers(&h).map_err(|e| e.code()),
+            Err("InvalidArgument")
+        );
     }
 
     #[test]
