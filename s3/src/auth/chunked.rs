@@ -1,43 +1,4 @@
-//! The aws-chunked body decoder, as a sans-IO state machine.
-//!
-//! ```text
-//! signed:   <hex size>;chunk-signature=<64 hex>\r\n<data>\r\n ... 0;chunk-signature=<sig>\r\n
-//! unsigned: <hex size>\r\n<data>\r\n ... 0\r\n
-//! then:     [<trailer name>:<value>\r\n ...] [x-amz-trailer-signature:<sig>\r\n] \r\n
-//! ```
-//!
-//! Each chunk signature is the HMAC, with the request's signing key, of
-//! `AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous signature>\n<sha256("")>\n
-//! <sha256(chunk data)>`, chained from the seed signature of the `Authorization` header.
-//! The trailer signature chains from the final (empty) chunk's signature over
-//! `AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n<previous>\n<sha256(trailers)>`, where
-//! the trailers are `name:value\n` each, sorted by name.
-//!
-//! # Driving it
-//!
-//! The gateway [`push`](ChunkedDecoder::push)es body bytes as they arrive, calls
-//! [`next_decoded`](ChunkedDecoder::next_decoded) until it returns `Ok(None)` (more input needed), and
-//! calls [`end_input`](ChunkedDecoder::end_input) when the HTTP body ends. The decoder
-//! keeps only what was pushed and not yet consumed, plus at most one chunk-header or
-//! trailer line ([`MAX_CHUNK_LINE_BYTES`]); data comes out as zero-copy slices of the
-//! pushed [`Bytes`].
-//!
-//! # What it checks, and when
-//!
-//! - **Chunk signatures.** A chunk's data is yielded as it arrives, *before* its
-//!   signature can be checked (at the chunk's end). An error may therefore follow data:
-//!   nothing may be committed before [`Decoded::End`].
-//! - **Trailers.** Only those declared in `x-amz-trailer` are accepted, and each
-//!   declared one must arrive. With `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` the
-//!   `x-amz-trailer-signature` must be present and valid.
-//! - **Checksum trailer.** If `x-amz-trailer` declares an `x-amz-checksum-*` trailer,
-//!   the decoder computes that checksum over the decoded data and compares it with the
-//!   trailer (`BadDigest` on mismatch). The gateway need not hash it again: the
-//!   verified value is in [`ChunkedDecoder::checksum`] once [`Decoded::End`] is out.
-//! - **Length.** The decoded total must equal `x-amz-decoded-content-length`, if the
-//!   request carried it.
-//!
-//! Any error is sticky: every later call to `next_decoded` returns it again.
+//! The aws-chunked body decoder, as a sans-IO state machine: [`ChunkedDecoder`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -96,7 +57,75 @@ enum State {
     Done,
 }
 
-/// Decodes (and verifies) an aws-chunked body. See the [module docs](self).
+/// Decodes (and verifies) an aws-chunked body, as a sans-IO state machine.
+///
+/// ```text
+/// signed:   <hex size>;chunk-signature=<64 hex>\r\n<data>\r\n ... 0;chunk-signature=<sig>\r\n
+/// unsigned: <hex size>\r\n<data>\r\n ... 0\r\n
+/// then:     [<trailer name>:<value>\r\n ...] [x-amz-trailer-signature:<sig>\r\n] \r\n
+/// ```
+///
+/// Each chunk signature is the HMAC, with the request's signing key, of
+/// `AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous signature>\n<sha256("")>\n
+/// <sha256(chunk data)>`, chained from the seed signature of the `Authorization` header.
+/// The trailer signature chains from the final (empty) chunk's signature over
+/// `AWS4-HMAC-SHA256-TRAILER\n<date>\n<scope>\n<previous>\n<sha256(trailers)>`, where
+/// the trailers are `name:value\n` each, sorted by name.
+///
+/// # Driving it
+///
+/// The gateway [`push`](ChunkedDecoder::push)es body bytes as they arrive, calls
+/// [`next_decoded`](ChunkedDecoder::next_decoded) until it returns `Ok(None)` (more input needed), and
+/// calls [`end_input`](ChunkedDecoder::end_input) when the HTTP body ends. The decoder
+/// keeps only what was pushed and not yet consumed, plus at most one chunk-header or
+/// trailer line ([`MAX_CHUNK_LINE_BYTES`]); data comes out as zero-copy slices of the
+/// pushed [`Bytes`].
+///
+/// ```
+/// use bytes::Bytes;
+/// use folio_s3::auth::{ChunkedDecoder, Decoded};
+///
+/// # fn main() -> Result<(), folio_s3::auth::AuthError> {
+/// // What `PayloadCheck::Chunked` hands over for a STREAMING-UNSIGNED-PAYLOAD-TRAILER
+/// // upload that declared `x-amz-trailer: x-amz-checksum-crc32`.
+/// let mut decoder =
+///     ChunkedDecoder::unsigned(&["x-amz-checksum-crc32".to_owned()], Some(11))?;
+/// let mut object = Vec::new();
+/// let body: [&[u8]; 2] = [b"6\r\nhello \r\n5\r\nwor", b"ld\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n"];
+/// for piece in body {
+///     decoder.push(Bytes::from_static(piece));
+///     while let Some(step) = decoder.next_decoded()? {
+///         match step {
+///             Decoded::Data(bytes) => object.extend_from_slice(&bytes), // to the ledger
+///             Decoded::Trailers(_) => {}
+///             Decoded::End => {} // now, and only now, commit the object
+///         }
+///     }
+/// }
+/// decoder.end_input();
+/// assert_eq!(decoder.next_decoded()?, None);
+/// assert_eq!(object, b"hello world");
+/// assert_eq!(decoder.checksum().map(|c| c.to_base64()).as_deref(), Some("DUoRhQ=="));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What it checks, and when
+///
+/// - **Chunk signatures.** A chunk's data is yielded as it arrives, *before* its
+///   signature can be checked (at the chunk's end). An error may therefore follow data:
+///   nothing may be committed before [`Decoded::End`].
+/// - **Trailers.** Only those declared in `x-amz-trailer` are accepted, and each
+///   declared one must arrive. With `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER` the
+///   `x-amz-trailer-signature` must be present and valid.
+/// - **Checksum trailer.** If `x-amz-trailer` declares an `x-amz-checksum-*` trailer,
+///   the decoder computes that checksum over the decoded data and compares it with the
+///   trailer (`BadDigest` on mismatch). The gateway need not hash it again: the
+///   verified value is in [`ChunkedDecoder::checksum`] once [`Decoded::End`] is out.
+/// - **Length.** The decoded total must equal `x-amz-decoded-content-length`, if the
+///   request carried it.
+///
+/// Any error is sticky: every later call to `next_decoded` returns it again.
 pub struct ChunkedDecoder {
     signing: Option<ChunkSigning>,
     previous_signature_hex: String,

@@ -68,6 +68,13 @@ pub struct RequestParts<'a> {
     pub virtual_host_bucket: Option<&'a str>,
 }
 
+impl<'a> From<&'a http::request::Parts> for RequestParts<'a> {
+    /// A path-style (or bucket-less) request from the parts of an `http` request.
+    fn from(parts: &'a http::request::Parts) -> Self {
+        RequestParts::new(&parts.method, &parts.uri, &parts.headers)
+    }
+}
+
 impl<'a> RequestParts<'a> {
     /// A path-style (or bucket-less) request.
     pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
