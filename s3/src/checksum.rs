@@ -6,7 +6,8 @@
 //!   (`x-amz-checksum-crc32`, ...).
 //! - [`Checksummer`] computes one of them over a stream of byte slices; [`Checksum`] is
 //!   the result, whose base64 form ([`Checksum::to_base64`]) is what S3 sends and
-//!   expects in headers, trailers and XML.
+//!   expects in headers, trailers and XML. [`Checksum::from_headers`] finds the one a
+//!   request declares in its headers (trailers come from the aws-chunked decoder).
 //! - [`Md5`] computes the MD5 of a body for its ETag (hex, [`etag_hex`]) and for the
 //!   `Content-MD5` check (base64, [`parse_content_md5`]); [`multipart_etag`] builds the
 //!   `md5(concat(part md5s))-N` ETag of a completed multipart upload.
@@ -153,6 +154,41 @@ impl Checksum {
     /// The base64 form S3 sends in headers, trailers and XML.
     pub fn to_base64(&self) -> String {
         BASE64.encode(&self.bytes)
+    }
+}
+
+/// Why the `x-amz-checksum-*` headers of a request cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChecksumHeaderError {
+    /// More than one algorithm's header is present (S3: `InvalidRequest`, "Expecting a
+    /// single x-amz-checksum- header").
+    #[error("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")]
+    Multiple,
+    /// The value is not base64 of the right length (S3: `InvalidDigest`).
+    #[error(transparent)]
+    Invalid(#[from] InvalidChecksumValue),
+}
+
+impl Checksum {
+    /// The checksum a request declares in an `x-amz-checksum-<algorithm>` header, if
+    /// any. (`x-amz-checksum-algorithm`, `-type` and `-mode` are not checksums.)
+    pub fn from_headers(headers: &http::HeaderMap) -> Result<Option<Self>, ChecksumHeaderError> {
+        let mut found: Option<Checksum> = None;
+        for (name, value) in headers {
+            let Some(algorithm) = ChecksumAlgorithm::from_header_name(name.as_str()) else {
+                continue;
+            };
+            let invalid = InvalidChecksumValue {
+                algorithm,
+                expected_len_bytes: algorithm.digest_len_bytes(),
+            };
+            let value = value.to_str().map_err(|_| invalid)?;
+            let checksum = Checksum::from_base64(algorithm, value)?;
+            if found.replace(checksum).is_some() {
+                return Err(ChecksumHeaderError::Multiple);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -383,6 +419,44 @@ mod tests {
         assert!(Checksum::from_base64(ChecksumAlgorithm::Crc32, "AAAAAAA=").is_err());
         assert!(Checksum::from_base64(ChecksumAlgorithm::Crc32, "not base64!").is_err());
         assert!(Checksum::from_base64(ChecksumAlgorithm::Sha256, "sOO8/Q==").is_err());
+    }
+
+    #[test]
+    fn checksum_headers_are_found_and_validated() {
+        use http::{HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-amz-checksum-algorithm",
+            HeaderValue::from_static("CRC32C"),
+        );
+        h.insert(
+            "x-amz-checksum-type",
+            HeaderValue::from_static("FULL_OBJECT"),
+        );
+        assert_eq!(Checksum::from_headers(&h), Ok(None));
+        h.insert(
+            "x-amz-checksum-crc32c",
+            HeaderValue::from_static("sOO8/Q=="),
+        );
+        let found = Checksum::from_headers(&h).unwrap().unwrap();
+        assert_eq!(found.algorithm(), ChecksumAlgorithm::Crc32c);
+        assert_eq!(
+            found,
+            checksum_of(ChecksumAlgorithm::Crc32c, &[b'a'; 66560])
+        );
+        h.insert("x-amz-checksum-sha1", HeaderValue::from_static("AAAA"));
+        assert!(Checksum::from_headers(&h).is_err());
+        h.remove("x-amz-checksum-sha1");
+        h.insert("x-amz-checksum-crc32", HeaderValue::from_static("AAAA"));
+        assert!(matches!(
+            Checksum::from_headers(&h),
+            Err(ChecksumHeaderError::Invalid(_) | ChecksumHeaderError::Multiple)
+        ));
+        h.remove("x-amz-checksum-crc32c");
+        assert!(matches!(
+            Checksum::from_headers(&h),
+            Err(ChecksumHeaderError::Invalid(_))
+        ));
     }
 
     #[test]
