@@ -336,21 +336,11 @@ pub fn run(args: BookieArgs) -> anyhow::Result<()> {
         let handle = Bookie::start(config).await?;
         // Scripts and tests read the bound address (useful with port 0) from stdout.
         println!("folio bookie listening on {}", handle.local_addr());
-        wait_for_signal().await?;
+        crate::signal::wait_for_shutdown().await?;
         tracing::info!("signal received; shutting down");
         handle.shutdown().await?;
         Ok(())
     })
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C")?,
-    }
-    Ok(())
 }
 
 #[cfg(test)]

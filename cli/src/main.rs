@@ -5,10 +5,12 @@
 //! configuration (human-readable sizes and durations, key-naming errors) are in
 //! [`units`].
 //!
-//! Subcommands today: `folio bookie`. `standalone`, `gateway` and the admin groups
-//! are added as sibling modules.
+//! Subcommands today: `folio standalone` and `folio bookie`. `gateway` and the admin
+//! groups are added as sibling modules.
 
 mod bookie_cmd;
+mod signal;
+mod standalone_cmd;
 mod units;
 
 use clap::{Parser, Subcommand};
@@ -23,8 +25,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run everything on one machine: embedded namespace, bookies, S3 and admin API.
+    Standalone(standalone_cmd::StandaloneArgs),
     /// Run a bookie: the storage server that keeps ledger entries durably.
-    Bookie(bookie_cmd::BookieArgs),
+    Bookie(Box<bookie_cmd::BookieArgs>),
 }
 
 fn init_tracing() {
@@ -40,7 +44,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
-        Command::Bookie(args) => bookie_cmd::run(args),
+        Command::Standalone(args) => standalone_cmd::run(args),
+        Command::Bookie(args) => bookie_cmd::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -150,8 +150,10 @@ impl LedgerReader {
         &self,
         first: u64,
         last: u64,
-    ) -> Result<impl futures::Stream<Item = Result<Bytes, LedgerError>> + Send + 'static, LedgerError>
-    {
+    ) -> Result<
+        impl futures::Stream<Item = Result<Bytes, LedgerError>> + Send + 'static + use<>,
+        LedgerError,
+    > {
         if first > last || last as i64 > self.lac {
             return Err(LedgerError::BeyondLac {
                 ledger_id: self.ledger_id,

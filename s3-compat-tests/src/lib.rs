@@ -1,4 +1,163 @@
-//! End-to-end tests that run real S3 clients against a running `folio standalone`.
+//! End-to-end tests that run real S3 clients against a real `folio standalone`
+//! process.
 //!
-//! Not built yet: this crate is filled by the s3-compat-tests issue, once the gateway
-//! answers S3.
+//! [`Server::start`] runs the `folio` binary built next to the test executable
+//! (`cargo test --workspace` builds it) on free loopback ports with a fresh data
+//! directory, waits for it to announce its addresses, and kills it when dropped. The
+//! tests in `tests/` drive it with aws-sdk-s3 and raw HTTP; `.ci/run` also runs the
+//! client scripts (aws CLI, boto3, rclone, s3cmd, curl) against it.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The root access key the test servers run with.
+pub const ACCESS_KEY: &str = "FOLIOTESTROOTKEY";
+/// The root secret the test servers run with.
+pub const SECRET_KEY: &str = "folio-test-root-secret-key-0123456789";
+/// The admin token the test servers run with.
+pub const ADMIN_TOKEN: &str = "folio-test-admin-token-0123456789";
+
+/// How long a server may take to start.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `folio standalone` process, killed on drop.
+pub struct Server {
+    child: Child,
+    data: tempfile::TempDir,
+    s3: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// The `folio` binary: next to the test executable's directory (`target/<profile>/`).
+pub fn folio_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    profile_dir.join("folio")
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory.
+    pub fn start() -> Server {
+        let data = tempfile::tempdir().expect("create a data directory");
+        Server::start_in(data, &[])
+    }
+
+    /// Starts a server on `data` (which may hold an earlier server's data), with extra
+    /// flags.
+    pub fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Server {
+        let binary = folio_binary();
+        assert!(
+            binary.exists(),
+            "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+            binary.display()
+        );
+        let mut child = Command::new(&binary)
+            .arg("standalone")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args([
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--bookie-port-base", "0"])
+            .args(extra)
+            .env("FOLIO_ROOT_ACCESS_KEY", ACCESS_KEY)
+            .env("FOLIO_ROOT_SECRET_KEY", SECRET_KEY)
+            .env("FOLIO_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("FOLIO_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn folio standalone");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addrs) = parse_ready(&line) {
+                    let _ = tx.send(addrs);
+                }
+                // Keep the server's log visible in test output.
+                eprintln!("[folio] {line}");
+            }
+        });
+        let (s3, admin) = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addrs) => addrs,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("folio standalone did not start within {START_TIMEOUT:?}");
+            }
+        };
+        Server {
+            child,
+            data,
+            s3,
+            admin,
+        }
+    }
+
+    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.s3)
+    }
+
+    /// The S3 listener's address.
+    pub fn s3_addr(&self) -> SocketAddr {
+        self.s3
+    }
+
+    /// The admin endpoint, `http://127.0.0.1:PORT`.
+    pub fn admin_endpoint(&self) -> String {
+        format!("http://{}", self.admin)
+    }
+
+    /// Kills the process with SIGKILL (no shutdown), keeping its data directory for a
+    /// restart with [`Server::start_in`].
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.data, tempfile::tempdir().expect("temp dir"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses "folio standalone: S3 on http://A, admin on http://B, ...".
+fn parse_ready(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.split("S3 on http://").nth(1)?;
+    let (s3, rest) = rest.split_once(',')?;
+    let admin = rest.split("admin on http://").nth(1)?.split(',').next()?;
+    Some((s3.trim().parse().ok()?, admin.trim().parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_ready_line() {
+        let line = "folio standalone: S3 on http://127.0.0.1:4000, admin on http://127.0.0.1:4001, 3 bookies, data in /tmp/x";
+        assert_eq!(
+            parse_ready(line),
+            Some((
+                "127.0.0.1:4000".parse().expect("addr"),
+                "127.0.0.1:4001".parse().expect("addr")
+            ))
+        );
+        assert_eq!(parse_ready("something else"), None);
+    }
+}

@@ -1,0 +1,484 @@
+//! `folio standalone`: the whole store in one process, for one machine.
+//!
+//! It runs the embedded namespace, N bookies (each on its own TCP port and data
+//! directory), the S3 gateway and the admin API, until SIGTERM or Ctrl-C. Layout of
+//! the data directory:
+//!
+//! ```text
+//! <data-dir>/namespace/      the embedded namespace (locked: one process at a time)
+//! <data-dir>/bookie-<i>/     bookie i's entry logs, index, journal and cookie
+//! <data-dir>/standalone.toml the bookie addresses chosen at first start
+//! <data-dir>/credentials     the generated root access key and secret (mode 0600)
+//! <data-dir>/admin-token     the generated admin token (mode 0600)
+//! ```
+//!
+//! Configuration is two-stage like `folio bookie`: TOML keys and flags of the same
+//! names are read raw, merged (flag over file over default) and validated, and a bad
+//! value is one error naming its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Args;
+use folio_bookie::{Bookie, BookieConfig, BookieHandle};
+use folio_gateway::{Gateway, GatewayConfig};
+use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
+use folio_namespace::access_keys::{self, AccessKeyRecord};
+use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
+use serde::{Deserialize, Serialize};
+
+use crate::units::{ConfigError, invalid, parse_size};
+
+/// Flags of `folio standalone`. Every key of the TOML file has a flag of the same
+/// name with dashes; a flag overrides the file.
+#[derive(Debug, Args, Default)]
+pub struct StandaloneArgs {
+    /// TOML configuration file (see conf/standalone.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Where everything is stored [default: ./folio-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the S3 API [default: 127.0.0.1:9000].
+    #[arg(long)]
+    pub s3_listen: Option<String>,
+    /// Address of the admin API; keep it on loopback [default: 127.0.0.1:9001].
+    #[arg(long)]
+    pub admin_listen: Option<String>,
+    /// How many bookies to run [default: 3]. Ledgers use E=Qw=min(3, N), Qa=min(2, N).
+    #[arg(long)]
+    pub bookies: Option<usize>,
+    /// Port of the first bookie; the others follow [default: 3181]. 0 picks free ports
+    /// at first start and keeps them in <data-dir>/standalone.toml.
+    #[arg(long)]
+    pub bookie_port_base: Option<u16>,
+    /// Region reported to clients and expected in signatures [default: us-east-1].
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Domain for virtual-host-style requests (bucket.<domain>) [default: none].
+    #[arg(long)]
+    pub root_domain: Option<String>,
+    /// Bytes per ledger entry of new objects [default: 1MiB].
+    #[arg(long)]
+    pub entry_size: Option<String>,
+}
+
+/// The TOML file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStandaloneToml {
+    data_dir: Option<PathBuf>,
+    s3_listen: Option<String>,
+    admin_listen: Option<String>,
+    bookies: Option<usize>,
+    bookie_port_base: Option<u16>,
+    region: Option<String>,
+    root_domain: Option<String>,
+    entry_size: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StandaloneConfig {
+    data_dir: PathBuf,
+    s3_listen: SocketAddr,
+    admin_listen: SocketAddr,
+    bookies: usize,
+    bookie_port_base: u16,
+    region: String,
+    root_domain: Option<String>,
+    entry_size_bytes: u32,
+}
+
+fn address(
+    key: &'static str,
+    flag: &Option<String>,
+    file: &Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let text = flag.as_deref().or(file.as_deref()).unwrap_or(default);
+    text.parse()
+        .map_err(|_| invalid(key, format!("{text:?} is not an IP address and port")))
+}
+
+/// Merges flags over the file over defaults, and validates.
+pub fn resolve(
+    args: &StandaloneArgs,
+    file: &RawStandaloneToml,
+) -> Result<StandaloneConfig, ConfigError> {
+    let bookies = args.bookies.or(file.bookies).unwrap_or(3);
+    if bookies == 0 || bookies > 16 {
+        return Err(invalid(
+            "bookies",
+            format!("{bookies} is not between 1 and 16"),
+        ));
+    }
+    let entry_size = match args.entry_size.as_ref().or(file.entry_size.as_ref()) {
+        Some(s) => parse_size(s).map_err(|m| invalid("entry_size", m))?,
+        None => 1 << 20,
+    };
+    if !(4096..=8 << 20).contains(&entry_size) {
+        return Err(invalid("entry_size", "must be between 4KiB and 8MiB"));
+    }
+    let region = args
+        .region
+        .clone()
+        .or(file.region.clone())
+        .unwrap_or_else(|| "us-east-1".into());
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(invalid(
+            "region",
+            format!("{region:?} is not a region name"),
+        ));
+    }
+    Ok(StandaloneConfig {
+        data_dir: args
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("folio-data")),
+        s3_listen: address(
+            "s3_listen",
+            &args.s3_listen,
+            &file.s3_listen,
+            "127.0.0.1:9000",
+        )?,
+        admin_listen: address(
+            "admin_listen",
+            &args.admin_listen,
+            &file.admin_listen,
+            "127.0.0.1:9001",
+        )?,
+        bookies,
+        bookie_port_base: args
+            .bookie_port_base
+            .or(file.bookie_port_base)
+            .unwrap_or(3181),
+        region,
+        root_domain: args.root_domain.clone().or(file.root_domain.clone()),
+        entry_size_bytes: entry_size as u32,
+    })
+}
+
+/// What a first start chose and later starts reuse.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    bookie_addresses: Vec<String>,
+}
+
+/// Runs `folio standalone`.
+pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read config file {}", path.display()))?;
+            toml::from_str(&text)
+                .with_context(|| format!("parse config file {}", path.display()))?
+        }
+        None => RawStandaloneToml::default(),
+    };
+    let config = resolve(&args, &file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: StandaloneConfig) -> anyhow::Result<()> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("create data directory {}", dir.display()))?;
+    let store = EmbeddedStore::open(dir.join("namespace"), EmbeddedOptions::default())
+        .with_context(|| format!("open the namespace in {}", dir.join("namespace").display()))?;
+    let db = Db::new(Arc::new(store));
+
+    let (access_key, secret) = root_credentials(dir)?;
+    ensure_root_key(&db, &access_key, &secret).await?;
+    let admin_token = admin_token(dir)?;
+
+    let addresses = bookie_addresses(&config)?;
+    let mut bookies: Vec<BookieHandle> = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        let mut bookie = BookieConfig::new(dir.join(format!("bookie-{i}")), *address);
+        bookie.bookie_id = format!("standalone-bookie-{i}");
+        let handle = Bookie::start(bookie)
+            .await
+            .with_context(|| format!("start bookie {i} on {address}"))?;
+        bookies.push(handle);
+    }
+    let candidates = bookies
+        .iter()
+        .map(|b| Candidate {
+            id: BookieId::new(b.local_addr().to_string()),
+            rack: None,
+        })
+        .collect();
+    let n = config.bookies;
+    let quorum =
+        QuorumConfig::new(n.min(3), n.min(3), n.min(2)).context("quorum for the bookie count")?;
+    let mut client_config = ClientConfig {
+        quorum,
+        ..ClientConfig::default()
+    };
+    // Bounded memory per upload: this many entries in flight.
+    client_config.writer.max_in_flight_entries = 8;
+    let ledgers = LedgerClient::new(db.clone(), BookieSource::Static(candidates), client_config);
+
+    let mut gateway_config = GatewayConfig::new(config.s3_listen, config.admin_listen, admin_token);
+    gateway_config.region = config.region.clone();
+    gateway_config.root_domain = config.root_domain.clone();
+    gateway_config.entry_size_bytes = config.entry_size_bytes;
+    gateway_config.root_access_key = Some(access_key);
+    let gateway = Gateway::start(gateway_config, db, ledgers)
+        .await
+        .context("start the gateway")?;
+    eprintln!(
+        "folio standalone: S3 on http://{}, admin on http://{}, {} bookies, data in {}",
+        gateway.s3_addr(),
+        gateway.admin_addr(),
+        bookies.len(),
+        dir.display()
+    );
+
+    crate::signal::wait_for_shutdown().await?;
+    tracing::info!("signal received; shutting down");
+    gateway.shutdown().await;
+    for bookie in bookies {
+        bookie.shutdown().await.context("stop bookie")?;
+    }
+    Ok(())
+}
+
+/// The bookie addresses: from the state file if this data directory has run before,
+/// else from the port base (0: free ports, chosen now and remembered).
+fn bookie_addresses(config: &StandaloneConfig) -> anyhow::Result<Vec<SocketAddr>> {
+    let path = config.data_dir.join("standalone.toml");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let state: State =
+            toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+        let addresses: Vec<SocketAddr> = state
+            .bookie_addresses
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("bookie address in {}", path.display()))?;
+        if addresses.len() != config.bookies {
+            anyhow::bail!(
+                "{} holds {} bookies but bookies = {}; the bookie count of a data directory cannot change",
+                path.display(),
+                addresses.len(),
+                config.bookies
+            );
+        }
+        return Ok(addresses);
+    }
+    let mut addresses = Vec::new();
+    for i in 0..config.bookies {
+        let port = if config.bookie_port_base == 0 {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port")?;
+            probe.local_addr().context("read a free port")?.port()
+        } else {
+            config
+                .bookie_port_base
+                .checked_add(i as u16)
+                .context("bookie_port_base + bookies exceeds 65535")?
+        };
+        addresses.push(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    let state = State {
+        bookie_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+    };
+    write_private(
+        &path,
+        &toml::to_string(&state).context("encode standalone state")?,
+    )?;
+    Ok(addresses)
+}
+
+/// The root credentials: from FOLIO_ROOT_ACCESS_KEY / FOLIO_ROOT_SECRET_KEY, else from
+/// the data directory, else generated now and printed once.
+fn root_credentials(dir: &Path) -> anyhow::Result<(String, String)> {
+    if let (Ok(key), Ok(secret)) = (
+        std::env::var("FOLIO_ROOT_ACCESS_KEY"),
+        std::env::var("FOLIO_ROOT_SECRET_KEY"),
+    ) {
+        anyhow::ensure!(
+            !key.is_empty() && secret.len() >= 8,
+            "FOLIO_ROOT_ACCESS_KEY must be set and FOLIO_ROOT_SECRET_KEY at least 8 characters"
+        );
+        return Ok((key, secret));
+    }
+    let path = dir.join("credentials");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let mut lines = text.lines();
+        if let (Some(key), Some(secret)) = (lines.next(), lines.next()) {
+            return Ok((key.trim().to_owned(), secret.trim().to_owned()));
+        }
+        anyhow::bail!(
+            "{} is malformed: expected the access key and the secret on two lines",
+            path.display()
+        );
+    }
+    let key = format!(
+        "FOLIO{}",
+        random_text(15, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    );
+    let secret = random_text(
+        40,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    );
+    write_private(&path, &format!("{key}\n{secret}\n"))?;
+    println!("Generated root credentials (kept in {}):", path.display());
+    println!("  AWS_ACCESS_KEY_ID={key}");
+    println!("  AWS_SECRET_ACCESS_KEY={secret}");
+    Ok((key, secret))
+}
+
+/// The admin token: from FOLIO_ADMIN_TOKEN, else the data directory, else generated
+/// now and printed once.
+fn admin_token(dir: &Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var("FOLIO_ADMIN_TOKEN") {
+        anyhow::ensure!(
+            token.len() >= 16,
+            "FOLIO_ADMIN_TOKEN must be at least 16 characters"
+        );
+        return Ok(token);
+    }
+    let path = dir.join("admin-token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok(text.trim().to_owned());
+    }
+    let token = random_text(32, b"abcdefghijklmnopqrstuvwxyz0123456789");
+    write_private(&path, &format!("{token}\n"))?;
+    println!(
+        "Generated admin token (kept in {}): FOLIO_ADMIN_TOKEN={token}",
+        path.display()
+    );
+    Ok(token)
+}
+
+async fn ensure_root_key(db: &Db, key: &str, secret: &str) -> anyhow::Result<()> {
+    let (key, secret) = (key.to_owned(), secret.to_owned());
+    db.transact(move |tx, _| {
+        let mut record = access_keys::get(tx, &key)?.unwrap_or(AccessKeyRecord {
+            secret: secret.clone(),
+            name: "root".to_owned(),
+            created_ms: now_ms(),
+            allow_create_bucket: true,
+            buckets: Default::default(),
+        });
+        record.secret = secret.clone();
+        record.allow_create_bucket = true;
+        access_keys::put(tx, &key, &record)
+    })
+    .await
+    .context("record the root access key in the namespace")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random_text(len: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let file: RawStandaloneToml =
+            toml::from_str("bookies = 1\nregion = \"eu-west-1\"\n").expect("valid toml");
+        let args = StandaloneArgs {
+            region: Some("us-west-2".into()),
+            ..StandaloneArgs::default()
+        };
+        let c = resolve(&args, &file).expect("valid");
+        assert_eq!(c.bookies, 1);
+        assert_eq!(c.region, "us-west-2");
+        assert_eq!(c.s3_listen, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(c.entry_size_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let file = RawStandaloneToml::default();
+        let bad = |args: StandaloneArgs, key: &str| {
+            let err = resolve(&args, &file).expect_err("invalid").to_string();
+            assert!(err.contains(key), "{err}");
+        };
+        bad(
+            StandaloneArgs {
+                bookies: Some(0),
+                ..Default::default()
+            },
+            "bookies",
+        );
+        bad(
+            StandaloneArgs {
+                s3_listen: Some("nowhere".into()),
+                ..Default::default()
+            },
+            "s3_listen",
+        );
+        bad(
+            StandaloneArgs {
+                entry_size: Some("1KiB".into()),
+                ..Default::default()
+            },
+            "entry_size",
+        );
+        bad(
+            StandaloneArgs {
+                region: Some("us east".into()),
+                ..Default::default()
+            },
+            "region",
+        );
+    }
+
+    #[test]
+    fn shipped_example_config_is_valid() {
+        let text = include_str!("../../conf/standalone.toml");
+        let file: RawStandaloneToml = toml::from_str(text).expect("conf/standalone.toml parses");
+        resolve(&StandaloneArgs::default(), &file).expect("conf/standalone.toml is valid");
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_rejected() {
+        let err = toml::from_str::<RawStandaloneToml>("s3_port = 9000\n").expect_err("unknown key");
+        assert!(err.to_string().contains("s3_port"), "{err}");
+    }
+}
