@@ -152,7 +152,9 @@ pub(crate) async fn store_body(
         max_object_bytes: app.config.max_object_bytes,
     };
     let stream = std::mem::replace(&mut body.stream, Box::pin(futures::stream::empty()));
+    let metrics = app.metrics.clone();
     let mut observe = |chunk: &[u8]| {
+        metrics.bytes_in(chunk.len() as u64);
         md5.update(chunk);
         tally.update(chunk);
         if let Some(s) = &mut summer {
@@ -369,14 +371,19 @@ fn part_range(record: &ObjectRecord, part: u32) -> Result<std::ops::Range<u64>, 
 }
 
 fn object_body(app: &App, record: ObjectRecord, range: std::ops::Range<u64>) -> Body {
-    let stream = download::stream_object(app.ledgers.clone(), record.segments, range).map(|r| {
-        r.map_err(|e| {
-            // The status line has gone out: all we can do is cut the body short, which
-            // the client detects from Content-Length.
-            tracing::error!(error = %e, "object read failed mid-stream");
-            std::io::Error::other("object read failed")
-        })
-    });
+    let metrics = app.metrics.clone();
+    let stream =
+        download::stream_object(app.ledgers.clone(), record.segments, range).map(move |r| {
+            if let Ok(chunk) = &r {
+                metrics.bytes_out(chunk.len() as u64);
+            }
+            r.map_err(|e| {
+                // The status line has gone out: all we can do is cut the body short, which
+                // the client detects from Content-Length.
+                tracing::error!(error = %e, "object read failed mid-stream");
+                std::io::Error::other("object read failed")
+            })
+        });
     Body::from_stream(stream)
 }
 

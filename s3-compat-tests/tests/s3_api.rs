@@ -761,3 +761,75 @@ async fn presigned_get_and_put_with_plain_http() {
     let response = http.get(tampered).send().await.expect("GET");
     assert_eq!(response.status().as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_health_and_metrics_need_the_token() {
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket("metrics")
+        .send()
+        .await
+        .expect("create");
+    s3.put_object()
+        .bucket("metrics")
+        .key("k")
+        .body(ByteStream::from(vec![7u8; 1000]))
+        .send()
+        .await
+        .expect("put");
+    let got = s3
+        .get_object()
+        .bucket("metrics")
+        .key("k")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(body(got).await.len(), 1000);
+
+    let http = reqwest::Client::new();
+    let admin = server.admin_endpoint();
+    let health = http
+        .get(format!("{admin}/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let denied = http
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(denied.status().as_u16(), 401);
+    let wrong = http
+        .get(format!("{admin}/metrics"))
+        .bearer_auth("wrong-token")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(wrong.status().as_u16(), 401);
+    let metrics = http
+        .get(format!("{admin}/metrics"))
+        .bearer_auth(folio_s3_compat_tests::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status().as_u16(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(
+        text.contains("folio_gateway_requests_total{op=\"PutObject\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("folio_gateway_requests_total{op=\"GetObject\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("folio_gateway_received_bytes_total 1000"),
+        "{text}"
+    );
+    assert!(
+        text.contains("folio_gateway_sent_bytes_total 1000"),
+        "{text}"
+    );
+}
