@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run everything on one machine: embedded namespace, bookies, S3 and admin API.
-    Standalone(standalone_cmd::StandaloneArgs),
+    Standalone(Box<standalone_cmd::StandaloneArgs>),
     /// Run a bookie: the storage server that keeps ledger entries durably.
     Bookie(Box<bookie_cmd::BookieArgs>),
 }
@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.command {
-        Command::Standalone(args) => standalone_cmd::run(args),
+        Command::Standalone(args) => standalone_cmd::run(*args),
         Command::Bookie(args) => bookie_cmd::run(*args),
     };
     match result {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use folio_bookie::{Bookie, BookieConfig, BookieHandle};
+use folio_gateway::config::TlsConfig;
 use folio_gateway::{Gateway, GatewayConfig};
 use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
 use folio_namespace::access_keys::{self, AccessKeyRecord};
@@ -63,6 +64,13 @@ pub struct StandaloneArgs {
     /// Bytes per ledger entry of new objects [default: 1MiB].
     #[arg(long)]
     pub entry_size: Option<String>,
+    /// PEM certificate chain for HTTPS on the S3 listener (with --tls-key)
+    /// [default: none, plain HTTP].
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert [default: none].
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The TOML file as written, before validation.
@@ -77,6 +85,8 @@ pub struct RawStandaloneToml {
     region: Option<String>,
     root_domain: Option<String>,
     entry_size: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -90,6 +100,8 @@ pub struct StandaloneConfig {
     region: String,
     root_domain: Option<String>,
     entry_size_bytes: u32,
+    /// The certificate and key files, when the S3 listener speaks TLS.
+    tls_files: Option<(PathBuf, PathBuf)>,
 }
 
 fn address(
@@ -137,7 +149,17 @@ pub fn resolve(
             format!("{region:?} is not a region name"),
         ));
     }
+    let tls_files = match (
+        args.tls_cert.clone().or(file.tls_cert.clone()),
+        args.tls_key.clone().or(file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("tls_key", "must be set when tls_cert is")),
+        (None, Some(_)) => return Err(invalid("tls_cert", "must be set when tls_key is")),
+    };
     Ok(StandaloneConfig {
+        tls_files,
         data_dir: args
             .data_dir
             .clone()
@@ -184,14 +206,19 @@ pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
         None => RawStandaloneToml::default(),
     };
     let config = resolve(&args, &file)?;
+    // The files are read before anything starts; an error names tls_cert or tls_key.
+    let tls = match &config.tls_files {
+        Some((cert, key)) => Some(TlsConfig::from_pem_files(cert, key)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, tls))
 }
 
-async fn serve(config: StandaloneConfig) -> anyhow::Result<()> {
+async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("create data directory {}", dir.display()))?;
@@ -236,11 +263,13 @@ async fn serve(config: StandaloneConfig) -> anyhow::Result<()> {
     gateway_config.root_domain = config.root_domain.clone();
     gateway_config.entry_size_bytes = config.entry_size_bytes;
     gateway_config.root_access_key = Some(access_key);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    gateway_config.tls = tls;
     let gateway = Gateway::start(gateway_config, db, ledgers)
         .await
         .context("start the gateway")?;
     eprintln!(
-        "folio standalone: S3 on http://{}, admin on http://{}, {} bookies, data in {}",
+        "folio standalone: S3 on {scheme}://{}, admin on http://{}, {} bookies, data in {}",
         gateway.s3_addr(),
         gateway.admin_addr(),
         bookies.len(),
@@ -467,6 +496,32 @@ mod tests {
             },
             "region",
         );
+        bad(
+            StandaloneArgs {
+                tls_cert: Some("cert.pem".into()),
+                ..Default::default()
+            },
+            "tls_key",
+        );
+        bad(
+            StandaloneArgs {
+                tls_key: Some("key.pem".into()),
+                ..Default::default()
+            },
+            "tls_cert",
+        );
+    }
+
+    #[test]
+    fn unreadable_tls_files_name_their_key() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("missing.pem");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").expect("write");
+        let err = TlsConfig::from_pem_files(&missing, &garbage).expect_err("missing cert");
+        assert!(err.to_string().starts_with("tls_cert:"), "{err}");
+        let err = TlsConfig::from_pem_files(&garbage, &garbage).expect_err("no cert");
+        assert!(err.to_string().starts_with("tls_cert:"), "{err}");
     }
 
     #[test]

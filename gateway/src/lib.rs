@@ -6,7 +6,8 @@
 //! pure code in `folio-s3`; this crate is the glue between it, the namespace
 //! (`folio-namespace`) and the ledgers (`folio-ledger`):
 //!
-//! - [`server`]: the accept loop (TCP_NODELAY, HTTP/1.1 keep-alive, graceful stop);
+//! - [`server`]: the accept loop (TCP_NODELAY, optional TLS, HTTP/1.1 keep-alive,
+//!   graceful stop);
 //! - `app`: the request pipeline (request id → route → authenticate → authorize →
 //!   handler → response) and the one place errors become S3 XML;
 //! - `access`: SigV4/SigV2 verification against the namespace's access keys, and
@@ -89,6 +90,7 @@ impl Gateway {
         let admin_addr = local(&admin, config.admin_listen);
         let metrics = Arc::new(Metrics::default());
         let gc_config = config.gc;
+        let tls = config.tls.clone();
         let app = Arc::new(app::App {
             db: db.clone(),
             ledgers: ledgers.clone(),
@@ -103,7 +105,7 @@ impl Gateway {
         let s3_router = Router::new().fallback(app::handle).with_state(app.clone());
         let admin_router = admin::router(app.clone());
         let tasks = vec![
-            tokio::spawn(server::serve(s3, s3_router, rx.clone())),
+            tokio::spawn(server::serve_with(s3, s3_router, tls, rx.clone())),
             tokio::spawn(server::serve(admin, admin_router, rx.clone())),
             tokio::spawn(gc::run(db, ledgers, gc_config, rx)),
         ];

@@ -30,6 +30,7 @@ pub struct Server {
     data: tempfile::TempDir,
     s3: SocketAddr,
     admin: SocketAddr,
+    tls: bool,
 }
 
 /// The `folio` binary: next to the test executable's directory (`target/<profile>/`).
@@ -90,7 +91,7 @@ impl Server {
                 eprintln!("[folio] {line}");
             }
         });
-        let (s3, admin) = match rx.recv_timeout(START_TIMEOUT) {
+        let (s3, admin, tls) = match rx.recv_timeout(START_TIMEOUT) {
             Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();
@@ -102,12 +103,25 @@ impl Server {
             data,
             s3,
             admin,
+            tls,
         }
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    /// The S3 endpoint, `http://127.0.0.1:PORT` (`https://` when the server was
+    /// started with `--tls-cert` and `--tls-key`).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.s3)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.s3)
+    }
+
+    /// The process id of the server (to read its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
     }
 
     /// The S3 listener's address.
@@ -136,12 +150,18 @@ impl Drop for Server {
     }
 }
 
-/// Parses "folio standalone: S3 on http://A, admin on http://B, ...".
-fn parse_ready(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let rest = line.split("S3 on http://").nth(1)?;
+/// Parses "folio standalone: S3 on http(s)://A, admin on http://B, ...", and whether
+/// the S3 listener speaks TLS.
+fn parse_ready(line: &str) -> Option<(SocketAddr, SocketAddr, bool)> {
+    let rest = line.split("S3 on ").nth(1)?;
+    let (tls, rest) = if let Some(rest) = rest.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        (false, rest.strip_prefix("http://")?)
+    };
     let (s3, rest) = rest.split_once(',')?;
     let admin = rest.split("admin on http://").nth(1)?.split(',').next()?;
-    Some((s3.trim().parse().ok()?, admin.trim().parse().ok()?))
+    Some((s3.trim().parse().ok()?, admin.trim().parse().ok()?, tls))
 }
 
 #[cfg(test)]
@@ -155,9 +175,12 @@ mod tests {
             parse_ready(line),
             Some((
                 "127.0.0.1:4000".parse().expect("addr"),
-                "127.0.0.1:4001".parse().expect("addr")
+                "127.0.0.1:4001".parse().expect("addr"),
+                false
             ))
         );
+        let line = "folio standalone: S3 on https://127.0.0.1:4000, admin on http://127.0.0.1:4001, 3 bookies, data in /tmp/x";
+        assert_eq!(parse_ready(line).map(|r| r.2), Some(true));
         assert_eq!(parse_ready("something else"), None);
     }
 }
