@@ -9,6 +9,7 @@
 //! groups are added as sibling modules.
 
 mod bookie_cmd;
+mod ledger_cmd;
 mod signal;
 mod standalone_cmd;
 mod units;
@@ -29,11 +30,13 @@ enum Command {
     Standalone(Box<standalone_cmd::StandaloneArgs>),
     /// Run a bookie: the storage server that keeps ledger entries durably.
     Bookie(Box<bookie_cmd::BookieArgs>),
+    /// Ledger tools that talk to bookies directly: simpletest, read, recover.
+    Ledger(ledger_cmd::LedgerArgs),
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FOLIO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -42,10 +45,15 @@ fn init_tracing() {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // The ledger tools print results; only warnings and errors join them by default.
+    init_tracing(match cli.command {
+        Command::Ledger(_) => "warn",
+        _ => "info",
+    });
     let result = match cli.command {
         Command::Standalone(args) => standalone_cmd::run(*args),
         Command::Bookie(args) => bookie_cmd::run(*args),
+        Command::Ledger(args) => ledger_cmd::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
