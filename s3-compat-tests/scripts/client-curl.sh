@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# curl: a raw SigV4 upload and download with curl's --aws-sigv4, and anonymous
+# requests refused with 403 AccessDenied. See lib.sh for the environment.
+. "$(dirname "$0")/lib.sh"
+
+need_apt curl curl || exit 1
+curl --version | head -n 1
+bucket=curl-compat
+# curl 7.x does not send x-amz-content-sha256, which S3 (AWS and folio) requires on
+# header-signed requests; curl signs the x-amz-* headers it is given.
+sigv4_with_body=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY")
+empty_sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+sigv4=("${sigv4_with_body[@]}" -H "x-amz-content-sha256: $empty_sha256")
+
+create_bucket() {
+    local status
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4[@]}" -X PUT "$S3_ENDPOINT/$bucket")
+    expect_eq "$status" 200 "CreateBucket status"
+}
+
+sigv4_upload_and_download() {
+    random_file "$COMPAT_WORK/up" $((3 * 1024 * 1024 + 17))
+    local status
+    local sha
+    sha=$(sha256sum "$COMPAT_WORK/up" | cut -d' ' -f1)
+    status=$(curl -sS -o "$COMPAT_WORK/out" -D "$COMPAT_WORK/headers" -w '%{http_code}' "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: $sha" -H 'Content-Type: application/x-folio-test' \
+        -H 'x-amz-meta-origin: curl' -T "$COMPAT_WORK/up" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    cat "$COMPAT_WORK/out"
+    expect_eq "$status" 200 "PutObject status"
+    local etag
+    etag=$(grep -i '^etag:' "$COMPAT_WORK/headers" | tr -d '\r' | cut -d' ' -f2)
+    expect_eq "$etag" "\"$(md5_of "$COMPAT_WORK/up")\"" "ETag of the upload"
+
+    status=$(curl -sS -o "$COMPAT_WORK/down" -D "$COMPAT_WORK/headers" -w '%{http_code}' "${sigv4[@]}" \
+        "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 200 "GetObject status"
+    cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
+    expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "x-amz-meta-origin: curl" "user metadata"
+    expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "content-type: application/x-folio-test" "Content-Type"
+
+    # A wrong body hash is refused.
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: $(printf x | sha256sum | cut -d' ' -f1)" \
+        --data-binary 'not x' -X PUT "$S3_ENDPOINT/$bucket/bad-hash")
+    expect_eq "$status" 400 "PutObject with a wrong x-amz-content-sha256"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>XAmzContentSHA256Mismatch</Code>" "error code"
+}
+
+sigv4_list() {
+    local status
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4[@]}" \
+        "$S3_ENDPOINT/$bucket?list-type=2&prefix=dir%2F")
+    expect_eq "$status" 200 "ListObjectsV2 status"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Key>dir/raw key+1</Key>" "the listed key"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<KeyCount>1</KeyCount>" "KeyCount"
+}
+
+anonymous_is_refused() {
+    local status url
+    for url in "$S3_ENDPOINT/$bucket/dir/raw%20key+1" "$S3_ENDPOINT/$bucket" "$S3_ENDPOINT/"; do
+        status=$(curl -sS -o "$COMPAT_WORK/out" -D "$COMPAT_WORK/headers" -w '%{http_code}' "$url")
+        expect_eq "$status" 403 "anonymous GET $url"
+        expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>AccessDenied</Code>" "anonymous GET $url body"
+        grep -qi '^x-amz-request-id:' "$COMPAT_WORK/headers" || fail "no x-amz-request-id"
+    done
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' --data-binary hello -X PUT \
+        "$S3_ENDPOINT/$bucket/anonymous")
+    expect_eq "$status" 403 "anonymous PUT"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>AccessDenied</Code>" "anonymous PUT body"
+    # ... and wrote nothing.
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/anonymous")
+    expect_eq "$status" 404 "HEAD of the refused anonymous PUT"
+}
+
+wrong_secret_is_refused() {
+    local status
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user "$AWS_ACCESS_KEY_ID:not-the-secret" -H "x-amz-content-sha256: $empty_sha256" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 403 "GET with a wrong secret"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>SignatureDoesNotMatch</Code>" "error code"
+}
+
+delete_all() {
+    local status
+    for key in "dir/raw%20key+1"; do
+        status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -X DELETE "$S3_ENDPOINT/$bucket/$key")
+        expect_eq "$status" 204 "DeleteObject"
+    done
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -X DELETE "$S3_ENDPOINT/$bucket")
+    expect_eq "$status" 204 "DeleteBucket"
+}
+
+step create-bucket create_bucket
+step sigv4-upload-download sigv4_upload_and_download
+step sigv4-list sigv4_list
+step anonymous-403-AccessDenied anonymous_is_refused
+step wrong-secret-403 wrong_secret_is_refused
+step delete delete_all
+finish
