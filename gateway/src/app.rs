@@ -78,6 +78,13 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request<Body>) -> Resp
         tracing::info_span!("s3", request_id = %id, method = %method, op = tracing::field::Empty);
     let started = std::time::Instant::now();
     let mut op_name = "Unknown";
+    let expects_continue = request
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (parts, body) = request.into_parts();
+    let tap = crate::server::BodyTap::new(body);
+    let request = Request::from_parts(parts, tap.body());
     let result = pipeline(&app, request, &span, &mut op_name)
         .instrument(span.clone())
         .await;
@@ -85,6 +92,13 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request<Body>) -> Resp
         Ok(response) => response,
         Err(error) => error_response(&error, &method, &resource, &id),
     };
+    // An answer sent before the body was read: drain a bounded rest, or tell the
+    // client this connection closes (S3-NOTES, Transport).
+    if !tap.settle(expects_continue).await {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     app.metrics
         .request(op_name, response.status().as_u16(), started.elapsed());
     if let Ok(v) = HeaderValue::from_str(&id) {

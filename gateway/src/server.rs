@@ -123,3 +123,106 @@ async fn serve_connection<I>(
 /// The remote address of a request's connection.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
+
+/// The most request-body bytes read and thrown away after an early answer (an error
+/// sent before the body was read), so that the connection can stay open.
+pub const MAX_DRAIN_BYTES: u64 = 8 << 20;
+
+/// How long draining an unread request body may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request body that remembers whether it was polled and whether it ended, so the
+/// pipeline can tell, once it has its response, whether the connection is still in
+/// step (see S3-NOTES, Transport: errors before the body).
+#[derive(Clone)]
+pub(crate) struct BodyTap {
+    inner: std::sync::Arc<std::sync::Mutex<TapState>>,
+}
+
+struct TapState {
+    body: Body,
+    polled: bool,
+    ended: bool,
+}
+
+impl BodyTap {
+    /// Wraps `body`; hand [`BodyTap::body`] to the handler and keep this.
+    pub(crate) fn new(body: Body) -> BodyTap {
+        BodyTap {
+            inner: std::sync::Arc::new(std::sync::Mutex::new(TapState {
+                body,
+                polled: false,
+                ended: false,
+            })),
+        }
+    }
+
+    /// A body that reads through this tap.
+    pub(crate) fn body(&self) -> Body {
+        Body::new(self.clone())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, TapState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After the handler answered: reads and drops what is left of the body, up to
+    /// [`MAX_DRAIN_BYTES`], unless the client is waiting for `100 Continue` and has
+    /// sent nothing. Returns whether the connection may be kept alive.
+    pub(crate) async fn settle(&self, expects_continue: bool) -> bool {
+        {
+            let state = self.state();
+            if state.ended || http_body::Body::is_end_stream(&state.body) {
+                return true;
+            }
+            if expects_continue && !state.polled {
+                // Reading now would send 100 Continue and invite the body.
+                return false;
+            }
+        }
+        let drain = async {
+            let mut drained = 0u64;
+            let mut body = self.body();
+            loop {
+                match http_body_util::BodyExt::frame(&mut body).await {
+                    None => return true,
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            drained += data.len() as u64;
+                            if drained > MAX_DRAIN_BYTES {
+                                return false;
+                            }
+                        }
+                    }
+                    Some(Err(_)) => return false,
+                }
+            }
+        };
+        tokio::time::timeout(DRAIN_TIMEOUT, drain)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+impl http_body::Body for BodyTap {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let mut state = self.state();
+        state.polled = true;
+        let polled = std::pin::Pin::new(&mut state.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            state.ended = true;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        let state = self.state();
+        state.ended || state.body.is_end_stream()
+    }
+}

@@ -1,0 +1,576 @@
+//! aws-chunked uploads crafted by hand (signed, signed with a trailer, unsigned with a
+//! trailer), their failure modes (a bad chunk signature, a bad trailer checksum, a
+//! truncated body), and the transport rules of S3-NOTES: `Expect: 100-continue`
+//! answered only after authentication, and an error sent before the body is read
+//! leaves the connection usable or closes it cleanly. Every failure must leave no
+//! object behind.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine;
+use common::{Conn, Signer, client, exists, head, pattern, signed_headers};
+use folio_s3_compat_tests::Server;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Signed,
+    SignedTrailer,
+    UnsignedTrailer,
+}
+
+impl Mode {
+    fn payload(self) -> &'static str {
+        match self {
+            Mode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            Mode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+            Mode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        }
+    }
+}
+
+/// What to break in a chunked upload.
+#[derive(Clone, Copy, Debug, Default)]
+struct Faults {
+    /// Flip the signature of this chunk (0-based).
+    bad_chunk_signature: Option<usize>,
+    /// Send a CRC32 trailer that does not match the data.
+    bad_trailer_checksum: bool,
+}
+
+fn crc32_base64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes())
+}
+
+/// A complete PUT request (head and aws-chunked body) of `data` to `path`.
+fn chunked_put(
+    server: &Server,
+    path: &str,
+    data: &[u8],
+    chunk_size: usize,
+    mode: Mode,
+    faults: Faults,
+) -> Vec<u8> {
+    let signer = Signer::new();
+    let trailer = mode != Mode::Signed;
+    // The encoded body, built once with placeholder signatures to learn its length.
+    let encode = |seed: Option<&str>| -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut previous = seed.map(str::to_owned);
+        let chunks: Vec<&[u8]> = data.chunks(chunk_size).chain([&[][..]]).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            match (&mut previous, mode) {
+                (Some(prev), Mode::Signed | Mode::SignedTrailer) => {
+                    let mut sig = signer.chunk_signature(prev, chunk);
+                    *prev = sig.clone();
+                    if faults.bad_chunk_signature == Some(i) {
+                        let flipped = if sig.starts_with('0') { "1" } else { "0" };
+                        sig.replace_range(0..1, flipped);
+                    }
+                    out.extend_from_slice(
+                        format!("{:x};chunk-signature={sig}\r\n", chunk.len()).as_bytes(),
+                    );
+                }
+                (None, Mode::Signed | Mode::SignedTrailer) => out.extend_from_slice(
+                    format!("{:x};chunk-signature={}\r\n", chunk.len(), "0".repeat(64)).as_bytes(),
+                ),
+                (_, Mode::UnsignedTrailer) => {
+                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes())
+                }
+            }
+            if !chunk.is_empty() {
+                out.extend_from_slice(chunk);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        if trailer {
+            let value = if faults.bad_trailer_checksum {
+                crc32_base64(b"something else")
+            } else {
+                crc32_base64(data)
+            };
+            let line = format!("x-amz-checksum-crc32:{value}");
+            out.extend_from_slice(format!("{line}\r\n").as_bytes());
+            if mode == Mode::SignedTrailer {
+                let sig = match &previous {
+                    Some(prev) => signer.trailer_signature(prev, &format!("{line}\n")),
+                    None => "0".repeat(64),
+                };
+                out.extend_from_slice(format!("x-amz-trailer-signature:{sig}\r\n").as_bytes());
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    };
+    let encoded_length = encode(None).len();
+    let mut headers: Vec<(&str, String)> = vec![
+        ("host", server.s3_addr().to_string()),
+        ("x-amz-date", signer.amz_date.clone()),
+        ("x-amz-content-sha256", mode.payload().to_owned()),
+        ("content-encoding", "aws-chunked".to_owned()),
+        ("x-amz-decoded-content-length", data.len().to_string()),
+        ("content-length", encoded_length.to_string()),
+    ];
+    if trailer {
+        headers.push(("x-amz-trailer", "x-amz-checksum-crc32".to_owned()));
+    }
+    let (authorization, seed) = signer.authorization("PUT", path, &headers, mode.payload());
+    headers.push(("authorization", authorization));
+    let body = encode(Some(&seed));
+    assert_eq!(body.len(), encoded_length);
+    let mut request = head("PUT", path, &headers).into_bytes();
+    request.extend_from_slice(&body);
+    request
+}
+
+async fn setup(bucket: &str) -> (Server, aws_sdk_s3::Client) {
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    (server, s3)
+}
+
+async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("read body")
+        .into_bytes()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_uploads_signed_and_with_trailers() {
+    let (server, s3) = setup("chunks").await;
+    let data = pattern(300 * 1024 + 123, 7);
+    for (i, mode) in [Mode::Signed, Mode::SignedTrailer, Mode::UnsignedTrailer]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("ok-{i}");
+        let path = format!("/chunks/{key}");
+        let mut conn = Conn::open(server.s3_addr()).await;
+        conn.send(&chunked_put(
+            &server,
+            &path,
+            &data,
+            64 * 1024,
+            mode,
+            Faults::default(),
+        ))
+        .await
+        .expect("send");
+        let response = conn.response(false).await.expect("response");
+        assert_eq!(response.status, 200, "{mode:?}: {}", response.text());
+        if mode != Mode::Signed {
+            assert_eq!(
+                response.header("x-amz-checksum-crc32"),
+                Some(crc32_base64(&data).as_str()),
+                "{mode:?}"
+            );
+        }
+        assert_eq!(get(&s3, "chunks", &key).await, data, "{mode:?}");
+        let headers = s3
+            .head_object()
+            .bucket("chunks")
+            .key(&key)
+            .send()
+            .await
+            .expect("head");
+        assert_eq!(
+            headers.content_encoding(),
+            None,
+            "aws-chunked is not stored as the object's Content-Encoding"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_chunk_signature_and_bad_trailer_checksum_leave_no_object() {
+    let (server, s3) = setup("chunks").await;
+    let data = pattern(200 * 1024, 9);
+    let cases = [
+        (
+            "bad-sig-first",
+            Mode::Signed,
+            Faults {
+                bad_chunk_signature: Some(0),
+                ..Faults::default()
+            },
+            403,
+            "SignatureDoesNotMatch",
+        ),
+        (
+            "bad-sig-last",
+            Mode::SignedTrailer,
+            Faults {
+                bad_chunk_signature: Some(3),
+                ..Faults::default()
+            },
+            403,
+            "SignatureDoesNotMatch",
+        ),
+        (
+            "bad-crc-unsigned",
+            Mode::UnsignedTrailer,
+            Faults {
+                bad_trailer_checksum: true,
+                ..Faults::default()
+            },
+            400,
+            "BadDigest",
+        ),
+        (
+            "bad-crc-signed",
+            Mode::SignedTrailer,
+            Faults {
+                bad_trailer_checksum: true,
+                ..Faults::default()
+            },
+            400,
+            "BadDigest",
+        ),
+    ];
+    for (key, mode, faults, status, code) in cases {
+        let path = format!("/chunks/{key}");
+        let mut conn = Conn::open(server.s3_addr()).await;
+        conn.send(&chunked_put(&server, &path, &data, 64 * 1024, mode, faults))
+            .await
+            .expect("send");
+        let response = conn.response(false).await.expect("response");
+        assert_eq!(response.status, status, "{key}: {}", response.text());
+        assert!(
+            response.text().contains(&format!("<Code>{code}</Code>")),
+            "{key}: {}",
+            response.text()
+        );
+        assert!(!exists(&s3, "chunks", key).await, "{key} must not exist");
+    }
+    // An object that exists is not replaced by a failed upload.
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(&chunked_put(
+        &server,
+        "/chunks/kept",
+        &data,
+        64 * 1024,
+        Mode::Signed,
+        Faults::default(),
+    ))
+    .await
+    .expect("send");
+    assert_eq!(conn.response(false).await.expect("response").status, 200);
+    let other = pattern(100 * 1024, 10);
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(&chunked_put(
+        &server,
+        "/chunks/kept",
+        &other,
+        64 * 1024,
+        Mode::Signed,
+        Faults {
+            bad_chunk_signature: Some(1),
+            ..Faults::default()
+        },
+    ))
+    .await
+    .expect("send");
+    assert_eq!(conn.response(false).await.expect("response").status, 403);
+    assert_eq!(get(&s3, "chunks", "kept").await, data);
+}
+
+/// Sends the head and part of the body of a request, then closes the socket.
+async fn send_truncated(server: &Server, request: &[u8], keep: usize) {
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(&request[..keep]).await.expect("send");
+    // Let the server start streaming into a ledger before the close.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(conn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_bodies_leave_no_object() {
+    let (server, s3) = setup("trunc").await;
+    let data = pattern(3 * 1024 * 1024, 11);
+    // A plain body: Content-Length larger than what is sent.
+    let signer = Signer::new();
+    let headers = signed_headers(
+        &server,
+        &signer,
+        "PUT",
+        "/trunc/plain",
+        "UNSIGNED-PAYLOAD",
+        &[("content-length", data.len().to_string())],
+    );
+    let mut request = head("PUT", "/trunc/plain", &headers).into_bytes();
+    let head_len = request.len();
+    request.extend_from_slice(&data);
+    send_truncated(&server, &request, head_len + 2 * 1024 * 1024 + 5).await;
+    // aws-chunked bodies cut in a chunk's data, and after the final chunk but before
+    // the trailer.
+    let chunked = chunked_put(
+        &server,
+        "/trunc/chunked",
+        &data,
+        256 * 1024,
+        Mode::Signed,
+        Faults::default(),
+    );
+    send_truncated(&server, &chunked, chunked.len() / 2).await;
+    let trailer = chunked_put(
+        &server,
+        "/trunc/trailer",
+        &data,
+        256 * 1024,
+        Mode::UnsignedTrailer,
+        Faults::default(),
+    );
+    send_truncated(&server, &trailer, trailer.len() - 20).await;
+    // Give the server time to notice; the objects must never appear.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for key in ["plain", "chunked", "trailer"] {
+            assert!(!exists(&s3, "trunc", key).await, "{key} must not exist");
+        }
+    }
+    let listed = s3
+        .list_objects_v2()
+        .bucket("trunc")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.key_count(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_continue_only_after_authentication() {
+    let (server, s3) = setup("expect").await;
+    let data = pattern(512 * 1024, 13);
+    let signer = Signer::new();
+
+    // Valid: 100 Continue, then the body, then 200.
+    let headers = signed_headers(
+        &server,
+        &signer,
+        "PUT",
+        "/expect/good",
+        "UNSIGNED-PAYLOAD",
+        &[
+            ("content-length", data.len().to_string()),
+            ("expect", "100-continue".to_owned()),
+        ],
+    );
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(head("PUT", "/expect/good", &headers).as_bytes())
+        .await
+        .expect("send head");
+    let interim = conn.response(true).await.expect("interim response");
+    assert_eq!(interim.status, 100, "{interim:?}");
+    conn.send(&data).await.expect("send body");
+    let done = conn.response(false).await.expect("final response");
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(get(&s3, "expect", "good").await, data);
+
+    // A bad signature: the error comes without 100 Continue and before any body.
+    let mut headers = signed_headers(
+        &server,
+        &signer,
+        "PUT",
+        "/expect/bad",
+        "UNSIGNED-PAYLOAD",
+        &[
+            ("content-length", data.len().to_string()),
+            ("expect", "100-continue".to_owned()),
+        ],
+    );
+    for (k, v) in headers.iter_mut() {
+        if *k == "authorization" {
+            *v = v
+                .replace("Signature=", "Signature=f")
+                .split_at(v.len())
+                .0
+                .to_owned();
+        }
+    }
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(head("PUT", "/expect/bad", &headers).as_bytes())
+        .await
+        .expect("send head");
+    let response = conn.response(false).await.expect("error response");
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert!(
+        response.text().contains("SignatureDoesNotMatch"),
+        "{}",
+        response.text()
+    );
+    // The body was never invited, so the connection cannot be reused: say so.
+    assert!(response.closes(), "{:?}", response.headers);
+    assert!(conn.closed_within(Duration::from_secs(5)).await);
+    assert!(!exists(&s3, "expect", "bad").await);
+
+    // A missing bucket, with If-None-Match: the error comes before the body too.
+    let headers = signed_headers(
+        &server,
+        &signer,
+        "PUT",
+        "/nobucket/key",
+        "UNSIGNED-PAYLOAD",
+        &[
+            ("content-length", data.len().to_string()),
+            ("expect", "100-continue".to_owned()),
+        ],
+    );
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(head("PUT", "/nobucket/key", &headers).as_bytes())
+        .await
+        .expect("send head");
+    let response = conn.response(false).await.expect("error response");
+    assert_eq!(response.status, 404, "{}", response.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_before_the_body_keep_the_connection_sane() {
+    let (server, s3) = setup("keep").await;
+    let signer = Signer::new();
+    for size in [1000usize, 256 * 1024, 4 * 1024 * 1024] {
+        let data = pattern(size, size as u64);
+        // A PUT to a missing bucket with its whole body sent at once, no Expect.
+        let headers = signed_headers(
+            &server,
+            &signer,
+            "PUT",
+            "/missing/key",
+            "UNSIGNED-PAYLOAD",
+            &[("content-length", data.len().to_string())],
+        );
+        let mut request = head("PUT", "/missing/key", &headers).into_bytes();
+        request.extend_from_slice(&data);
+        // Then a valid request on the same connection.
+        let next_headers = signed_headers(
+            &server,
+            &signer,
+            "HEAD",
+            "/keep",
+            &common::sha256_hex(b""),
+            &[],
+        );
+        let mut conn = Conn::open(server.s3_addr()).await;
+        // Write the request in the background: the server may answer before it has
+        // read all of it.
+        let (mut reader, mut writer) = conn.stream.into_split();
+        let writing = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let result = writer.write_all(&request).await;
+            (writer, result)
+        });
+        conn.stream = {
+            // Read the first response through a temporary Conn over the reader half.
+            let mut buffer = Vec::new();
+            let response = read_one(&mut reader, &mut buffer).await;
+            assert_eq!(response.status, 404, "size {size}: {}", response.text());
+            assert!(
+                response.text().contains("NoSuchBucket"),
+                "size {size}: {}",
+                response.text()
+            );
+            let (writer, sent) = writing.await.expect("writer task");
+            // Bodies up to the gateway's drain bound are read and dropped, so the
+            // connection stays in step.
+            assert!(!response.closes(), "size {size}: {:?}", response.headers);
+            sent.expect("the server read the whole body of a kept-alive connection");
+            let mut writer = writer;
+            use tokio::io::AsyncWriteExt;
+            writer
+                .write_all(head("HEAD", "/keep", &next_headers).as_bytes())
+                .await
+                .expect("send the next request");
+            let mut rest = read_one_head(&mut reader, &mut buffer).await;
+            assert_eq!(rest.status, 200, "size {size}: next request {rest:?}");
+            rest.body.clear();
+            reader.reunite(writer).expect("same stream")
+        };
+        drop(conn);
+    }
+    assert!(s3.head_bucket().bucket("keep").send().await.is_ok());
+}
+
+async fn read_one(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+) -> common::RawResponse {
+    read_response(reader, buffer, false).await
+}
+
+async fn read_one_head(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+) -> common::RawResponse {
+    read_response(reader, buffer, true).await
+}
+
+async fn read_response(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    buffer: &mut Vec<u8>,
+    no_body: bool,
+) -> common::RawResponse {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout_at(deadline, reader.read(&mut chunk))
+            .await
+            .expect("response in time")
+            .expect("read response");
+        assert!(n > 0, "connection closed before a response: {buffer:?}");
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let text = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    buffer.drain(..end + 4);
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = if no_body {
+        0
+    } else {
+        headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    };
+    while buffer.len() < length {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout_at(deadline, reader.read(&mut chunk))
+            .await
+            .expect("body in time")
+            .expect("read body");
+        assert!(n > 0, "connection closed in a response body");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let body = buffer.drain(..length).collect();
+    common::RawResponse {
+        status,
+        headers,
+        body,
+    }
+}
