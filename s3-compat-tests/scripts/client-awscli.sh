@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# aws CLI: mb, cp of a 100 MiB file both ways (multipart), sync of 200 small files,
+# ls, rm --recursive, and s3api head-object / metadata / ranges, each checked against
+# the bytes sent. See lib.sh for the environment.
+#
+# Debian 12's awscli package is aws-cli v2 (2.9.x), which predates the default CRC
+# checksums of aws-cli 2.23+; the aws-sdk-s3 suite covers those. Set AWS_CLI to run
+# another aws binary.
+. "$(dirname "$0")/lib.sh"
+
+if [ -z "${AWS_CLI:-}" ]; then
+    if [ -x /usr/bin/aws ]; then
+        AWS_CLI=/usr/bin/aws
+    else
+        need_apt aws awscli || exit 1
+        AWS_CLI=$(command -v aws)
+    fi
+fi
+"$AWS_CLI" --version
+bucket=awscli-compat
+awsc() {
+    "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" --no-cli-pager "$@"
+}
+
+make_bucket() {
+    awsc s3 mb "s3://$bucket"
+    awsc s3api head-bucket --bucket "$bucket"
+    expect_eq "$(awsc s3api get-bucket-location --bucket "$bucket" --output text)" None "LocationConstraint"
+}
+
+cp_100mib_both_ways() {
+    random_file "$COMPAT_WORK/big" $((100 * 1024 * 1024))
+    awsc s3 cp --only-show-errors "$COMPAT_WORK/big" "s3://$bucket/big/file.bin"
+    # The CLI's default 8 MiB parts: 13 parts, a multipart ETag.
+    local etag
+    etag=$(awsc s3api head-object --bucket "$bucket" --key big/file.bin --query ETag --output text)
+    case "$etag" in
+    *-13\") ;;
+    *) fail "expected a 13-part multipart ETag, got $etag" ;;
+    esac
+    expect_eq "$(awsc s3api head-object --bucket "$bucket" --key big/file.bin --query ContentLength --output text)" \
+        $((100 * 1024 * 1024)) "ContentLength"
+    awsc s3 cp --only-show-errors "s3://$bucket/big/file.bin" "$COMPAT_WORK/big.down"
+    cmp "$COMPAT_WORK/big" "$COMPAT_WORK/big.down"
+    rm -f "$COMPAT_WORK/big.down"
+}
+
+sync_200_files() {
+    mkdir -p "$COMPAT_WORK/tree/a/b" "$COMPAT_WORK/tree/c"
+    local i
+    for ((i = 0; i < 200; i++)); do
+        case $((i % 3)) in
+        0) d=tree ;;
+        1) d=tree/a/b ;;
+        *) d=tree/c ;;
+        esac
+        head -c $((i * 37 + 1)) /dev/urandom >"$COMPAT_WORK/$d/file-$i.txt"
+    done
+    awsc s3 sync --only-show-errors "$COMPAT_WORK/tree" "s3://$bucket/tree"
+    expect_eq "$(awsc s3 ls --recursive "s3://$bucket/tree/" | wc -l)" 200 "objects listed after sync"
+    # A second sync has nothing to do.
+    expect_eq "$(awsc s3 sync "$COMPAT_WORK/tree" "s3://$bucket/tree" | wc -l)" 0 "lines of a no-op sync"
+    awsc s3 sync --only-show-errors "s3://$bucket/tree" "$COMPAT_WORK/tree.down"
+    diff -r "$COMPAT_WORK/tree" "$COMPAT_WORK/tree.down"
+}
+
+ls_bucket() {
+    local out
+    out=$(awsc s3 ls "s3://$bucket/")
+    expect_contains "$out" "PRE big/" "ls shows the big/ prefix"
+    expect_contains "$out" "PRE tree/" "ls shows the tree/ prefix"
+    out=$(awsc s3 ls "s3://$bucket/tree/a/b/")
+    expect_contains "$out" "file-1.txt" "ls of a sub-prefix"
+    out=$(awsc s3 ls)
+    expect_contains "$out" "$bucket" "ls of the buckets"
+}
+
+s3api_metadata_and_ranges() {
+    printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$COMPAT_WORK/small"
+    awsc s3api put-object --bucket "$bucket" --key meta/obj --body "$COMPAT_WORK/small" \
+        --content-type text/x-folio --cache-control max-age=60 \
+        --content-disposition 'attachment; filename="x.txt"' --metadata color=blue,Shape=round >/dev/null
+    local head
+    head=$(awsc s3api head-object --bucket "$bucket" --key meta/obj --output json)
+    echo "$head"
+    expect_contains "$head" '"color": "blue"' "metadata color"
+    expect_contains "$head" '"shape": "round"' "metadata keys come back lower-cased"
+    expect_contains "$head" '"ContentType": "text/x-folio"' "ContentType"
+    expect_contains "$head" '"CacheControl": "max-age=60"' "CacheControl"
+    expect_contains "$head" '"ContentLength": 36' "ContentLength"
+    expect_contains "$head" "\"ETag\": \"\\\"$(md5_of "$COMPAT_WORK/small")\\\"\"" "ETag"
+
+    local range_out
+    range_out=$(awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=10-15 "$COMPAT_WORK/range")
+    expect_eq "$(cat "$COMPAT_WORK/range")" abcdef "bytes=10-15"
+    expect_contains "$range_out" '"ContentRange": "bytes 10-15/36"' "ContentRange"
+    awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=-4 "$COMPAT_WORK/range" >/dev/null
+    expect_eq "$(cat "$COMPAT_WORK/range")" wxyz "bytes=-4"
+    awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=30- "$COMPAT_WORK/range" >/dev/null
+    expect_eq "$(cat "$COMPAT_WORK/range")" uvwxyz "bytes=30-"
+    # A range of the 100 MiB multipart object that spans parts 1 and 2 (8 MiB each).
+    awsc s3api get-object --bucket "$bucket" --key big/file.bin \
+        --range bytes=$((8 * 1024 * 1024 - 100))-$((8 * 1024 * 1024 + 99)) "$COMPAT_WORK/range" >/dev/null
+    cmp "$COMPAT_WORK/range" <(tail -c +$((8 * 1024 * 1024 - 100 + 1)) "$COMPAT_WORK/big" | head -c 200)
+    # An unsatisfiable range is an error.
+    if awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=100-200 "$COMPAT_WORK/range" \
+        2>"$COMPAT_WORK/err"; then
+        fail "an unsatisfiable range succeeded"
+    fi
+    expect_contains "$(cat "$COMPAT_WORK/err")" InvalidRange "unsatisfiable range error"
+    # Copy with metadata replaced.
+    awsc s3api copy-object --bucket "$bucket" --key meta/copy --copy-source "$bucket/meta/obj" \
+        --metadata-directive REPLACE --metadata color=green --content-type text/plain >/dev/null
+    head=$(awsc s3api head-object --bucket "$bucket" --key meta/copy --output json)
+    expect_contains "$head" '"color": "green"' "replaced metadata"
+    expect_contains "$head" '"ContentType": "text/plain"' "replaced ContentType"
+    # A missing key is a 404.
+    if awsc s3api head-object --bucket "$bucket" --key meta/none 2>"$COMPAT_WORK/err"; then
+        fail "head-object of a missing key succeeded"
+    fi
+    expect_contains "$(cat "$COMPAT_WORK/err")" "404" "head-object of a missing key"
+}
+
+rm_recursive() {
+    awsc s3 rm --only-show-errors --recursive "s3://$bucket/"
+    expect_eq "$(awsc s3api list-objects-v2 --bucket "$bucket" --no-paginate --query KeyCount --output text)" 0 \
+        "KeyCount after rm"
+    awsc s3 rb "s3://$bucket"
+    if awsc s3api head-bucket --bucket "$bucket" 2>/dev/null; then
+        fail "the bucket still exists after rb"
+    fi
+}
+
+step mb make_bucket
+step cp-100MiB-multipart cp_100mib_both_ways
+step sync-200-files sync_200_files
+step ls ls_bucket
+step s3api-metadata-ranges s3api_metadata_and_ranges
+step rm-recursive rm_recursive
+finish
