@@ -28,7 +28,7 @@ use crate::gc::take_orphan;
 use crate::object::{
     self, millis, object_meta, put_condition, quoted, to_stored, to_stored_algorithm,
 };
-use crate::upload::{self, UploadError, UploadLimits, now_ms};
+use crate::upload::{self, now_ms};
 
 /// Every part but the last must be at least this large.
 pub const MIN_PART_BYTES: u64 = 5 << 20;
@@ -180,11 +180,7 @@ pub(crate) async fn upload_part_copy(
     };
     let bytes = download::stream_object(app.ledgers.clone(), source.segments.clone(), range)
         .map(|r| r.map_err(|e| internal("read copy source", &e)));
-    let limits = UploadLimits {
-        entry_size_bytes: app.config.entry_size_bytes,
-        orphan_grace_ms: millis(app.config.orphan_grace),
-        max_object_bytes: app.config.max_object_bytes,
-    };
+    let limits = object::upload_limits(app);
     let mut md5 = Md5::new();
     let written = upload::write_body(
         &app.ledgers,
@@ -194,12 +190,7 @@ pub(crate) async fn upload_part_copy(
         &mut |c: &[u8]| md5.update(c),
     )
     .await
-    .map_err(|e| match e {
-        UploadError::Body(e) => e,
-        UploadError::TooLarge { .. } => S3Error::EntityTooLarge,
-        UploadError::Ledger(e) => internal("write part ledger", &e),
-        UploadError::Namespace(e) => internal("record orphan ledger", &e),
-    })?;
+    .map_err(object::upload_error)?;
     let etag = checksum::etag_hex(&md5.finish());
     let mtime_ms = now_ms();
     let part = PartRecord {

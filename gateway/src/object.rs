@@ -146,11 +146,7 @@ pub(crate) async fn store_body(
     let mut md5 = Md5::new();
     let mut summer = wanted.as_ref().map(|w| w.algorithm.checksummer());
     let mut tally = body.tally();
-    let limits = UploadLimits {
-        entry_size_bytes: app.config.entry_size_bytes,
-        orphan_grace_ms: millis(app.config.orphan_grace),
-        max_object_bytes: app.config.max_object_bytes,
-    };
+    let limits = upload_limits(app);
     let stream = std::mem::replace(&mut body.stream, Box::pin(futures::stream::empty()));
     let metrics = app.metrics.clone();
     let mut observe = |chunk: &[u8]| {
@@ -163,12 +159,7 @@ pub(crate) async fn store_body(
     };
     let written = upload::write_body(&app.ledgers, &app.db, limits, stream, &mut observe)
         .await
-        .map_err(|e| match e {
-            UploadError::Body(e) => e,
-            UploadError::TooLarge { .. } => S3Error::EntityTooLarge,
-            UploadError::Ledger(e) => internal("write object ledger", &e),
-            UploadError::Namespace(e) => internal("record orphan ledger", &e),
-        })?;
+        .map_err(upload_error)?;
     let trailers = body.finish(tally)?;
     let md5 = md5.finish();
     if content_md5.is_some_and(|expected| expected != md5) {
@@ -205,6 +196,25 @@ pub(crate) async fn store_body(
         md5,
         checksum,
     })
+}
+
+/// How uploads write ledgers, from the gateway's configuration.
+pub(crate) fn upload_limits(app: &App) -> UploadLimits {
+    UploadLimits {
+        entry_size_bytes: app.config.entry_size_bytes,
+        orphan_grace_ms: millis(app.config.orphan_grace),
+        max_object_bytes: app.config.max_object_bytes,
+    }
+}
+
+/// The S3 error of a failed upload.
+pub(crate) fn upload_error(e: UploadError<S3Error>) -> S3Error {
+    match e {
+        UploadError::Body(e) => e,
+        UploadError::TooLarge { .. } => S3Error::EntityTooLarge,
+        UploadError::Ledger(e) => internal("write object ledger", &e),
+        UploadError::Namespace(e) => internal("record orphan ledger", &e),
+    }
 }
 
 /// PutObject.
