@@ -16,7 +16,8 @@
 //!
 //! On top of them, [`LedgerClient`] is the API applications use: `create` returns a
 //! [`LedgerWriter`] (pipelined `submit`/`append`, `close`), `open` a [`LedgerReader`]
-//! (verified `read`, `read_range` and `stream` with read-ahead, recovery on open),
+//! (verified `read`, `read_range` and `stream` with read-ahead, `wait_lac` for
+//! tailing with a long-poll, recovery on open),
 //! and `delete`. Ledger metadata and the bookie registry live in the namespace
 //! (`folio-namespace`).
 //!

@@ -11,7 +11,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use folio_namespace::NsError;
 use folio_namespace::ledgers::{LedgerMetadata, LedgerState};
-use folio_proto::{AddEntry, Entry, ReadEntry, ReadLac, ReadTarget, Request, Response, Status};
+use folio_proto::{
+    AddEntry, Entry, LongPoll, MasterKey, ReadEntry, ReadLac, ReadTarget, Request, Response, Status,
+};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
@@ -107,6 +109,67 @@ impl LedgerReader {
         let answers = futures::future::join_all(calls).await;
         if let Some(best) = answers.into_iter().flatten().max() {
             self.lac = self.lac.max(best);
+        }
+        Ok(self.lac)
+    }
+
+    /// Tailing read: waits up to `timeout` for the LAC to pass [`Self::lac`], then
+    /// returns the LAC (unchanged if nothing new was acknowledged in time); entries up
+    /// to it can then be read. Every bookie of the last ensemble gets a long-poll read
+    /// and the first to know a higher LAC answers at once. The metadata is read first,
+    /// so that an ensemble change or a close by the writer is seen: once the ledger is
+    /// closed, this returns its last entry without waiting.
+    pub async fn wait_lac(&mut self, timeout: Duration) -> Result<i64, LedgerError> {
+        if self.closed {
+            return Ok(self.lac);
+        }
+        let (meta, _) = self.inner.metadata(self.ledger_id).await?;
+        self.segments = segments_of(&meta);
+        if meta.state == LedgerState::Closed {
+            self.closed = true;
+            self.lac = meta.last_entry_id.map_or(-1, |id| id as i64);
+            self.length = meta.length_bytes;
+            return Ok(self.lac);
+        }
+        let Some(last) = self.segments.last() else {
+            return Ok(self.lac);
+        };
+        let previous = self.lac;
+        let long_poll = LongPoll {
+            previous_lac: previous,
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        };
+        let call_timeout = timeout + self.inner.config.request_timeout;
+        let ledger_id = self.ledger_id;
+        let target = ReadTarget::Entry(u64::try_from(previous + 1).unwrap_or(0));
+        let mut calls: futures::stream::FuturesUnordered<_> = last
+            .ensemble
+            .iter()
+            .map(|bookie| {
+                let inner = self.inner.clone();
+                let bookie = bookie.clone();
+                async move {
+                    let request = Request::ReadEntry(ReadEntry {
+                        ledger_id,
+                        target,
+                        fence: false,
+                        master_key: MasterKey::empty(),
+                        long_poll: Some(long_poll),
+                    });
+                    match inner.pool.call(&bookie, request, call_timeout).await {
+                        Ok(Response::ReadEntry(r)) => Some(r.lac),
+                        _ => None,
+                    }
+                }
+            })
+            .collect();
+        while let Some(answer) = calls.next().await {
+            if let Some(lac) = answer {
+                self.lac = self.lac.max(lac);
+            }
+            if self.lac > previous {
+                break;
+            }
         }
         Ok(self.lac)
     }

@@ -11,7 +11,8 @@
 //! guarantees of `docs/protocol.md` ("Ledger guarantees"):
 //! - an acknowledged entry is readable after recovery, with the bytes written, from
 //!   at least Qa members of its write set;
-//! - recovery never closes a ledger below an acknowledged entry;
+//! - recovery never closes a ledger below an acknowledged entry, and no recoverer
+//!   (the loser of a race included) even computes such a close;
 //! - every copy of an entry has the same bytes (so two reads agree);
 //! - no entry is acknowledged past the fence, above the closed last entry;
 //! - the writer's LAC, and every piggybacked LAC, is at most the highest acknowledged
@@ -118,6 +119,8 @@ struct Metadata {
 struct RecovererState {
     core: Option<Recovery>,
     attempts: u32,
+    /// What each completed attempt computed (last entry id, length), winner or not.
+    computed: Vec<(i64, u64)>,
 }
 
 struct Sim {
@@ -187,6 +190,7 @@ impl Sim {
                 .map(|_| RecovererState {
                     core: None,
                     attempts: 0,
+                    computed: Vec::new(),
                 })
                 .collect(),
             drop_per_mille,
@@ -687,6 +691,7 @@ impl Sim {
                     length,
                 } => {
                     self.recoverers[r].core = None;
+                    self.recoverers[r].computed.push((last_entry_id, length));
                     // Compare-and-set IN_RECOVERY → CLOSED; a loser adopts the winner's.
                     if self.metadata.state == LedgerState::InRecovery {
                         self.metadata.state = LedgerState::Closed {
@@ -734,6 +739,28 @@ impl Sim {
             return Err(format!(
                 "closed length {length}, expected {expected_length}"
             ));
+        }
+        // Every recovery that completed, including losers of the CAS race whose result
+        // was not adopted, computed a close at or above every acknowledged entry, with
+        // the length of the entries it kept (L9, L10).
+        for (r, recoverer) in self.recoverers.iter().enumerate() {
+            for &(last, len) in &recoverer.computed {
+                if last < self.acknowledged {
+                    return Err(format!(
+                        "recoverer {r} computed last entry {last}, below acknowledged entry {}",
+                        self.acknowledged
+                    ));
+                }
+                let kept: u64 = self.appended[..(last + 1) as usize]
+                    .iter()
+                    .map(|p| p.len() as u64)
+                    .sum();
+                if len != kept {
+                    return Err(format!(
+                        "recoverer {r} computed length {len} for last entry {last}, expected {kept}"
+                    ));
+                }
+            }
         }
         for entry_id in 0..=last_entry_id.max(-1) {
             let entry_id = entry_id as u64;
