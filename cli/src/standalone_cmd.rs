@@ -64,6 +64,10 @@ pub struct StandaloneArgs {
     /// Bytes per ledger entry of new objects [default: 1MiB].
     #[arg(long)]
     pub entry_size: Option<String>,
+    /// Bytes of recent entries each bookie keeps in memory before it writes them to its
+    /// entry log [default: 16MiB]. All bookies share this process's memory.
+    #[arg(long)]
+    pub bookie_write_cache: Option<String>,
     /// PEM certificate chain for HTTPS on the S3 listener (with --tls-key)
     /// [default: none, plain HTTP].
     #[arg(long)]
@@ -85,6 +89,7 @@ pub struct RawStandaloneToml {
     region: Option<String>,
     root_domain: Option<String>,
     entry_size: Option<String>,
+    bookie_write_cache: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
 }
@@ -100,6 +105,7 @@ pub struct StandaloneConfig {
     region: String,
     root_domain: Option<String>,
     entry_size_bytes: u32,
+    bookie_write_cache_bytes: usize,
     /// The certificate and key files, when the S3 listener speaks TLS.
     tls_files: Option<(PathBuf, PathBuf)>,
 }
@@ -149,6 +155,20 @@ pub fn resolve(
             format!("{region:?} is not a region name"),
         ));
     }
+    let bookie_write_cache_bytes = match args
+        .bookie_write_cache
+        .as_ref()
+        .or(file.bookie_write_cache.as_ref())
+    {
+        Some(s) => parse_size(s).map_err(|m| invalid("bookie_write_cache", m))?,
+        None => 16 << 20,
+    };
+    if !(1 << 20..=1 << 30).contains(&bookie_write_cache_bytes) {
+        return Err(invalid(
+            "bookie_write_cache",
+            "must be between 1MiB and 1GiB",
+        ));
+    }
     let tls_files = match (
         args.tls_cert.clone().or(file.tls_cert.clone()),
         args.tls_key.clone().or(file.tls_key.clone()),
@@ -160,6 +180,7 @@ pub fn resolve(
     };
     Ok(StandaloneConfig {
         tls_files,
+        bookie_write_cache_bytes: bookie_write_cache_bytes as usize,
         data_dir: args
             .data_dir
             .clone()
@@ -235,6 +256,9 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
     for (i, address) in addresses.iter().enumerate() {
         let mut bookie = BookieConfig::new(dir.join(format!("bookie-{i}")), *address);
         bookie.bookie_id = format!("standalone-bookie-{i}");
+        // N bookies share this process: keep each one's cache of unflushed entries
+        // small, so an upload's memory stays bounded.
+        bookie.write_cache_bytes = config.bookie_write_cache_bytes;
         let handle = Bookie::start(bookie)
             .await
             .with_context(|| format!("start bookie {i} on {address}"))?;
@@ -495,6 +519,13 @@ mod tests {
                 ..Default::default()
             },
             "region",
+        );
+        bad(
+            StandaloneArgs {
+                bookie_write_cache: Some("100KiB".into()),
+                ..Default::default()
+            },
+            "bookie_write_cache",
         );
         bad(
             StandaloneArgs {
