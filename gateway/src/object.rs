@@ -227,6 +227,7 @@ pub(crate) async fn put(
 ) -> Result<Response<Body>, S3Error> {
     let meta = object_meta(&r.headers);
     let condition = put_condition(&r.conditions)?;
+    precheck(app, bucket_id, &r.key, &condition).await?;
     let stored = store_body(app, headers, body).await?;
     let etag = checksum::etag_hex(&stored.md5);
     let record = ObjectRecord {
@@ -257,6 +258,37 @@ pub(crate) async fn put(
     response
         .body(Body::empty())
         .map_err(|e| internal("build response", &e))
+}
+
+/// Fails with PreconditionFailed before the body is read (and so before `100
+/// Continue`) when a conditional PUT cannot succeed. The commit checks the condition
+/// again, atomically; this only spares the client an upload that would be refused.
+async fn precheck(
+    app: &App,
+    bucket_id: u64,
+    key: &str,
+    condition: &PutCondition,
+) -> Result<(), S3Error> {
+    if matches!(condition, PutCondition::Always) {
+        return Ok(());
+    }
+    let k = key.to_owned();
+    let current = app
+        .db
+        .transact(move |tx, _| objects::get(tx, bucket_id, &k))
+        .await
+        .map_err(|e| internal("read object record", &e))?;
+    let holds = match (condition, &current) {
+        (PutCondition::Always, _) => true,
+        (PutCondition::IfAbsent, current) => current.is_none(),
+        (PutCondition::IfEtagMatches(etag), Some(current)) => etag_matches(etag, &current.etag),
+        (PutCondition::IfEtagMatches(_), None) => false,
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(S3Error::PreconditionFailed)
+    }
 }
 
 /// Writes `record` under `key` with its precondition, removing the orphan entry of its

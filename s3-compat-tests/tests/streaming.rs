@@ -436,6 +436,37 @@ async fn expect_continue_only_after_authentication() {
         .expect("send head");
     let response = conn.response(false).await.expect("error response");
     assert_eq!(response.status, 404, "{}", response.text());
+
+    // A conditional PUT that cannot succeed (If-None-Match: * on an existing key):
+    // 412 before the body, and the object is unchanged.
+    for (name, value) in [
+        ("if-none-match", "*".to_owned()),
+        (
+            "if-match",
+            "\"0123456789abcdef0123456789abcdef\"".to_owned(),
+        ),
+    ] {
+        let headers = signed_headers(
+            &server,
+            &signer,
+            "PUT",
+            "/expect/good",
+            "UNSIGNED-PAYLOAD",
+            &[
+                ("content-length", "5".to_owned()),
+                ("expect", "100-continue".to_owned()),
+                (name, value),
+            ],
+        );
+        let mut conn = Conn::open(server.s3_addr()).await;
+        conn.send(head("PUT", "/expect/good", &headers).as_bytes())
+            .await
+            .expect("send head");
+        let response = conn.response(false).await.expect("error response");
+        assert_eq!(response.status, 412, "{name}: {}", response.text());
+        assert!(response.closes(), "{name}: {:?}", response.headers);
+    }
+    assert_eq!(get(&s3, "expect", "good").await, data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
