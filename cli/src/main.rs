@@ -9,6 +9,7 @@
 //! groups are added as sibling modules.
 
 mod bookie_cmd;
+mod gateway_cmd;
 mod ledger_cmd;
 mod signal;
 mod standalone_cmd;
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run everything on one machine: embedded namespace, bookies, S3 and admin API.
     Standalone(Box<standalone_cmd::StandaloneArgs>),
+    /// Run the S3 gateway and admin API in front of separate bookies.
+    Gateway(Box<gateway_cmd::GatewayArgs>),
     /// Run a bookie: the storage server that keeps ledger entries durably.
     Bookie(Box<bookie_cmd::BookieArgs>),
     /// Ledger tools that talk to bookies directly: simpletest, read, recover.
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Standalone(args) => standalone_cmd::run(*args),
         Command::Bookie(args) => bookie_cmd::run(*args),
+        Command::Gateway(args) => gateway_cmd::run(*args),
         Command::Ledger(args) => ledger_cmd::run(args),
     };
     match result {

@@ -417,7 +417,8 @@ fn admin_token(dir: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-async fn ensure_root_key(db: &Db, key: &str, secret: &str) -> anyhow::Result<()> {
+/// Records (or updates) the root access key in the namespace.
+pub(crate) async fn ensure_root_key(db: &Db, key: &str, secret: &str) -> anyhow::Result<()> {
     let (key, secret) = (key.to_owned(), secret.to_owned());
     db.transact(move |tx, _| {
         let mut record = access_keys::get(tx, &key)?.unwrap_or(AccessKeyRecord {

@@ -54,6 +54,27 @@ impl Server {
     /// Starts a server on `data` (which may hold an earlier server's data), with extra
     /// flags.
     pub fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec!["standalone".into(), "--data-dir".into()];
+        args.push(data.path().to_string_lossy().into_owned());
+        args.extend(
+            [
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--bookie-port-base",
+                "0",
+            ]
+            .map(String::from),
+        );
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start_command(&args, data)
+    }
+
+    /// Runs `folio <args>` (a command that prints the `... S3 on http(s)://A, admin on
+    /// http://B, ...` line when ready, such as `standalone` or `gateway`) with the test
+    /// credentials; `data` is kept with the process.
+    pub fn start_command(args: &[String], data: tempfile::TempDir) -> Server {
         let binary = folio_binary();
         assert!(
             binary.exists(),
@@ -61,17 +82,7 @@ impl Server {
             binary.display()
         );
         let mut child = Command::new(&binary)
-            .arg("standalone")
-            .arg("--data-dir")
-            .arg(data.path())
-            .args([
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--bookie-port-base", "0"])
-            .args(extra)
+            .args(args)
             .env("FOLIO_ROOT_ACCESS_KEY", ACCESS_KEY)
             .env("FOLIO_ROOT_SECRET_KEY", SECRET_KEY)
             .env("FOLIO_ADMIN_TOKEN", ADMIN_TOKEN)
@@ -95,7 +106,7 @@ impl Server {
             Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();
-                panic!("folio standalone did not start within {START_TIMEOUT:?}");
+                panic!("folio {args:?} did not start within {START_TIMEOUT:?}");
             }
         };
         Server {
@@ -144,6 +155,65 @@ impl Server {
 }
 
 impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `folio bookie` process on a free loopback port, killed on drop.
+pub struct BookieProcess {
+    child: Child,
+    addr: SocketAddr,
+    _data: tempfile::TempDir,
+}
+
+impl BookieProcess {
+    /// Starts `folio bookie` with a fresh data directory and the id `id`.
+    pub fn start(id: &str) -> BookieProcess {
+        let data = tempfile::tempdir().expect("create a data directory");
+        let mut child = Command::new(folio_binary())
+            .args(["bookie", "--listen", "127.0.0.1:0", "--bookie-id", id])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("FOLIO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn folio bookie");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .strip_prefix("folio bookie listening on ")
+                    .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+                {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("folio bookie did not start within {START_TIMEOUT:?}");
+            }
+        };
+        BookieProcess {
+            child,
+            addr,
+            _data: data,
+        }
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for BookieProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
