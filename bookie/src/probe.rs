@@ -14,6 +14,9 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{Mutex, oneshot};
 
+/// The longest [`ProbeClient::call`] waits for a response.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 type Pending = Arc<std::sync::Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
 
 /// A connection to one bookie.
@@ -33,6 +36,9 @@ pub enum ProbeError {
     /// The connection closed before the response came.
     #[error("connection closed before the response")]
     Closed,
+    /// No response within [`CALL_TIMEOUT`].
+    #[error("no response within {CALL_TIMEOUT:?}")]
+    TimedOut,
 }
 
 impl ProbeClient {
@@ -90,9 +96,14 @@ impl ProbeClient {
         Ok(rx)
     }
 
-    /// Sends a request and waits for its response.
+    /// Sends a request and waits for its response, at most [`CALL_TIMEOUT`].
     pub async fn call(&self, req: Request) -> Result<Response, ProbeError> {
-        self.send(req).await?.await.map_err(|_| ProbeError::Closed)
+        let rx = self.send(req).await?;
+        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(_)) => Err(ProbeError::Closed),
+            Err(_) => Err(ProbeError::TimedOut),
+        }
     }
 }
 

@@ -60,6 +60,14 @@ fn read(ledger_id: u64, target: ReadTarget, fence: bool) -> Request {
     })
 }
 
+/// Waits for a pipelined response, at most 30 s.
+async fn answer(rx: tokio::sync::oneshot::Receiver<Response>) -> Response {
+    tokio::time::timeout(Duration::from_secs(30), rx)
+        .await
+        .expect("answered within 30 s")
+        .expect("answered")
+}
+
 async fn status(c: &ProbeClient, req: Request) -> Status {
     c.call(req).await.expect("answered").status()
 }
@@ -139,7 +147,7 @@ async fn pipelined_requests_are_answered_by_request_id() {
         ));
     }
     for (tag, rx) in pending {
-        let resp = rx.await.expect("answered");
+        let resp = answer(rx).await;
         match resp {
             Response::AddEntry(r) => {
                 assert_eq!((r.entry_id, r.status), (tag, Status::Ok));
@@ -363,7 +371,7 @@ async fn long_poll_read_waits_for_lac_to_advance() {
         master_key: key(),
     });
     assert_eq!(status(&c, lac).await, Status::Ok);
-    let Response::ReadEntry(r) = waiting.await.expect("answered") else {
+    let Response::ReadEntry(r) = answer(waiting).await else {
         panic!("wrong response")
     };
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -399,7 +407,7 @@ async fn too_many_bytes_in_flight_get_too_many_requests() {
     }
     let (mut ok, mut busy) = (0, 0);
     for rx in pending {
-        match rx.await.expect("answered").status() {
+        match answer(rx).await.status() {
             Status::Ok => ok += 1,
             Status::TooManyRequests => busy += 1,
             s => panic!("unexpected {s}"),
@@ -434,5 +442,73 @@ async fn deleted_ledger_is_gone_after_restart() {
         status(&c, read(12, ReadTarget::Entry(3), false)).await,
         Status::NoSuchLedger
     );
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Frames: a malformed body is answered BadRequest under its request id and the
+/// connection stays usable; an oversized frame closes the connection.
+#[tokio::test]
+async fn malformed_frames_get_bad_request_and_oversized_frames_close() {
+    use bytes::BytesMut;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn read_frame(
+        s: &mut tokio::net::TcpStream,
+        buf: &mut BytesMut,
+    ) -> Option<Frame<Response>> {
+        loop {
+            if let Some(raw) = RawFrame::split(buf, DEFAULT_MAX_FRAME_BYTES).expect("valid") {
+                return Some(raw.decode().expect("valid response"));
+            }
+            if s.read_buf(buf).await.ok()? == 0 {
+                return None;
+            }
+        }
+    }
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let mut s = tokio::net::TcpStream::connect(b.local_addr())
+        .await
+        .expect("connect");
+    // A ReadLac frame whose body is one byte short.
+    let mut bad = Frame::new(41, Request::ReadLac(ReadLac { ledger_id: 1 }))
+        .to_bytes()
+        .to_vec();
+    bad.pop();
+    let len = (bad.len() - FRAME_LENGTH_BYTES) as u32;
+    bad[..4].copy_from_slice(&len.to_be_bytes());
+    // An unknown op.
+    let mut unknown = Frame::new(42, Request::GetBookieInfo).to_bytes().to_vec();
+    unknown[5] = 0x33;
+    s.write_all(&bad).await.expect("write");
+    s.write_all(&unknown).await.expect("write");
+    s.write_all(&Frame::new(43, Request::GetBookieInfo).to_bytes())
+        .await
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = BytesMut::new();
+    for _ in 0..3 {
+        let f = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut s, &mut buf))
+            .await
+            .expect("answered in time")
+            .expect("answered");
+        got.push((f.request_id, f.body.status()));
+    }
+    got.sort_unstable_by_key(|(id, _)| *id);
+    assert_eq!(
+        got,
+        vec![
+            (41, Status::BadRequest),
+            (42, Status::BadRequest),
+            (43, Status::Ok)
+        ]
+    );
+    // A length prefix far above the cap: the bookie closes the connection.
+    s.write_all(&(1u32 << 31).to_be_bytes())
+        .await
+        .expect("write");
+    let closed = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut s, &mut buf)).await;
+    assert!(closed.expect("closed in time").is_none());
     b.shutdown().await.expect("shutdown");
 }

@@ -144,7 +144,10 @@ async fn check(
     batch: impl Iterator<Item = ((u64, u64, usize), tokio::sync::oneshot::Receiver<Response>)>,
 ) {
     for ((l, e, len), rx) in batch {
-        match rx.await.expect("read answered") {
+        let resp = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("read answered within 30 s");
+        match resp.expect("read answered") {
             Response::ReadEntry(r) => {
                 assert_eq!(r.status, Status::Ok, "acknowledged entry {l}/{e} lost");
                 let got = r.entry.expect("entry with Ok");
@@ -228,7 +231,10 @@ async fn acknowledged_adds_survive_kill_9() {
                     let Some((e, len, rx)) = window.pop_front() else {
                         break;
                     };
-                    match rx.await {
+                    match tokio::time::timeout(Duration::from_secs(30), rx)
+                        .await
+                        .expect("add answered or connection closed within 30 s")
+                    {
                         Ok(resp) => {
                             assert_eq!(resp.status(), Status::Ok, "add {ledger}/{e}");
                             a.lock().expect("lock").push((ledger, e, len));
