@@ -353,6 +353,75 @@ async fn truncated_bodies_leave_no_object() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_upload_part_leaves_no_part() {
+    let (server, s3) = setup("trunc").await;
+    let upload = s3
+        .create_multipart_upload()
+        .bucket("trunc")
+        .key("multi")
+        .send()
+        .await
+        .expect("create multipart upload");
+    let upload_id = upload.upload_id().expect("upload id").to_owned();
+    let data = pattern(2 * 1024 * 1024, 21);
+    let signer = Signer::new();
+    let encoded_id: String = upload_id
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let query = format!("partNumber=1&uploadId={encoded_id}");
+    let mut headers: Vec<(&str, String)> = vec![
+        ("host", server.s3_addr().to_string()),
+        ("x-amz-date", signer.amz_date.clone()),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD".to_owned()),
+        ("content-length", data.len().to_string()),
+    ];
+    let (authorization, _) = signer.authorization_with_query(
+        "PUT",
+        "/trunc/multi",
+        &query,
+        &headers,
+        "UNSIGNED-PAYLOAD",
+    );
+    headers.push(("authorization", authorization));
+    let mut request = head("PUT", &format!("/trunc/multi?{query}"), &headers).into_bytes();
+    let head_len = request.len();
+    request.extend_from_slice(&data);
+    // The truncated request first, then the same request whole, which proves it was
+    // well-formed.
+    send_truncated(&server, &request, head_len + data.len() / 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let parts = s3
+        .list_parts()
+        .bucket("trunc")
+        .key("multi")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .expect("list parts");
+    assert!(parts.parts().is_empty(), "{:?}", parts.parts());
+    let mut conn = Conn::open(server.s3_addr()).await;
+    conn.send(&request).await.expect("send whole part");
+    let response = conn.response(false).await.expect("response");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let parts = s3
+        .list_parts()
+        .bucket("trunc")
+        .key("multi")
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .expect("list parts");
+    assert_eq!(parts.parts().len(), 1);
+    assert_eq!(parts.parts()[0].size(), Some(data.len() as i64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expect_continue_only_after_authentication() {
     let (server, s3) = setup("expect").await;
     let data = pattern(512 * 1024, 13);

@@ -127,6 +127,18 @@ impl Signer {
         headers: &[(&str, String)],
         payload: &str,
     ) -> (String, String) {
+        self.authorization_with_query(method, path, "", headers, payload)
+    }
+
+    /// As [`Signer::authorization`], with a canonical query string (sorted, encoded).
+    pub fn authorization_with_query(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, String)],
+        payload: &str,
+    ) -> (String, String) {
         let mut sorted: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_owned()))
@@ -139,7 +151,7 @@ impl Signer {
             .collect::<Vec<_>>()
             .join(";");
         let canonical =
-            format!("{method}\n{path}\n\n{canonical_headers}\n{signed_headers}\n{payload}");
+            format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload}");
         let to_sign = format!(
             "AWS4-HMAC-SHA256\n{}\n{}\n{}",
             self.amz_date,
