@@ -1,7 +1,8 @@
 //! Claims of docs/protocol.md §"Ledger guarantees" that need real bookies and have
 //! no other real-bookie test: concurrent recoverers converge (L10) while the writer
 //! keeps appending, which it cannot past the fence (L5, L9); the piggybacked and the
-//! explicit LAC of an idle writer (L4); a tailing reader that long-polls (L4).
+//! explicit LAC of an idle writer (L4); a tailing reader that long-polls (L4); an
+//! ensemble change is recorded only while the ledger is OPEN (L7).
 //!
 //! Bookies run in this process (`folio_bookie::Bookie::start`) on free loopback
 //! ports; the namespace is a real embedded store. Every loop is bounded.
@@ -20,7 +21,7 @@ use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 
 struct Cluster {
     _dir: tempfile::TempDir,
-    _bookies: Vec<BookieHandle>,
+    bookies: Vec<Option<BookieHandle>>,
     candidates: Vec<Candidate>,
     db: Db,
 }
@@ -39,13 +40,13 @@ impl Cluster {
                 id: BookieId::new(handle.local_addr().to_string()),
                 rack: None,
             });
-            bookies.push(handle);
+            bookies.push(Some(handle));
         }
         let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
             .expect("namespace opens");
         Cluster {
             _dir: dir,
-            _bookies: bookies,
+            bookies,
             candidates,
             db: Db::new(Arc::new(store)),
         }
@@ -53,11 +54,11 @@ impl Cluster {
 
     fn client(&self, explicit_lac_interval_ms: u64) -> LedgerClient {
         let config = ClientConfig {
-            request_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_millis(500),
             speculative_read_delay: Duration::from_millis(50),
             writer: WriterConfig {
-                add_timeout_ms: 2_000,
+                add_timeout_ms: 10_000,
                 explicit_lac_interval_ms,
                 ..WriterConfig::default()
             },
@@ -268,4 +269,62 @@ async fn a_tailing_reader_follows_the_writer() {
         polls > 2,
         "the reader followed the writer in steps ({polls} polls)"
     );
+}
+
+/// L7: the writer records a new segment only while the ledger is OPEN. Once a
+/// recoverer has moved it to IN_RECOVERY (step 1 of recovery, done here by hand), a
+/// lost bookie stops the writer instead of changing the ensemble, and the metadata
+/// keeps its one segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_ensemble_change_once_recovery_began() {
+    use folio_namespace::ledgers;
+    let mut cluster = Cluster::start(4).await;
+    let client = cluster.client(1_000);
+    let writer = client.create(BTreeMap::new()).await.expect("create");
+    let ledger_id = writer.ledger_id();
+    for i in 0..5u64 {
+        writer.append(payload(i)).await.expect("append");
+    }
+    let get = |db: Db| async move {
+        db.transact(move |tx, _| ledgers::get(tx, ledger_id))
+            .await
+            .expect("namespace read")
+            .expect("ledger exists")
+    };
+    let found = get(cluster.db.clone()).await;
+    let mut meta = found.value.clone();
+    meta.state = ledgers::LedgerState::InRecovery;
+    let op = folio_namespace::OpId::random();
+    cluster
+        .db
+        .transact(move |tx, _| ledgers::compare_and_set(tx, ledger_id, found.version, &meta, op))
+        .await
+        .expect("CAS to IN_RECOVERY");
+    let victim = found.value.segments[0].bookies[0].clone();
+    let index = cluster
+        .candidates
+        .iter()
+        .position(|c| c.id.as_str() == victim)
+        .expect("ours");
+    if let Some(handle) = cluster.bookies[index].take() {
+        handle.shutdown().await.expect("bookie stops");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut err = None;
+    for i in 5..200u64 {
+        assert!(Instant::now() < deadline, "the writer stops within 30 s");
+        if let Err(e) = writer.append(payload(i)).await {
+            err = Some(e);
+            break;
+        }
+    }
+    let err = err.expect("the writer stopped");
+    assert!(
+        matches!(&err, LedgerError::Write(WriteError::EnsembleChangeFailed { reason, .. }) if reason.contains("not open")),
+        "{err}"
+    );
+    let after = get(cluster.db.clone()).await.value;
+    assert_eq!(after.state, ledgers::LedgerState::InRecovery);
+    assert_eq!(after.segments.len(), 1, "no segment was added: {after:?}");
+    assert!(after.segments[0].bookies.contains(&victim));
 }
