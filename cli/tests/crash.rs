@@ -268,3 +268,39 @@ async fn acknowledged_adds_survive_kill_9() {
     );
     verify(&client, &all).await;
 }
+
+/// SIGTERM shuts the bookie down gracefully (exit 0) and everything acknowledged
+/// before it is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let log = tmp.path().join("bookie.log");
+    let mut bookie = BookieProcess::start(&data, &log);
+    let client = ProbeClient::connect(bookie.addr).await.expect("connect");
+    let mut acked = Vec::new();
+    for e in 0..20 {
+        let resp = client.call(add(entry(5, e, 1000))).await.expect("add");
+        assert_eq!(resp.status(), Status::Ok);
+        acked.push((5, e, 1000));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &bookie.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    let mut exit = None;
+    for _ in 0..200 {
+        if let Some(status) = bookie.child.try_wait().expect("try_wait") {
+            exit = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let exit = exit.expect("exited within 10 s of SIGTERM");
+    assert!(exit.success(), "exit status {exit}");
+    drop(client);
+    let bookie = BookieProcess::start(&data, &log);
+    let client = ProbeClient::connect(bookie.addr).await.expect("connect");
+    verify(&client, &acked).await;
+}
