@@ -33,6 +33,8 @@ pub(crate) struct State {
     applied: Mutex<JournalPos>,
     lac_tx: watch::Sender<u64>,
     checkpoint_wanted: Notify,
+    /// Woken after every successful checkpoint (the write cache has drained).
+    cache_drained: Notify,
     write_cache_bytes: usize,
 }
 
@@ -43,6 +45,26 @@ impl State {
 
     pub(crate) fn lac_changes(&self) -> watch::Receiver<u64> {
         self.lac_tx.subscribe()
+    }
+
+    /// Waits while the write cache holds twice its configured size (checkpoints
+    /// are not keeping up), so memory stays bounded. Returns false if it is still
+    /// full after `timeout`.
+    pub(crate) async fn wait_for_cache_room(&self, timeout: Duration) -> bool {
+        let limit = self.write_cache_bytes.saturating_mul(2);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let drained = self.cache_drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.storage.cache_bytes() < limit {
+                return true;
+            }
+            self.checkpoint_wanted.notify_one();
+            if tokio::time::timeout_at(deadline, drained).await.is_err() {
+                return self.storage.cache_bytes() < limit;
+            }
+        }
     }
 
     fn applied(&self) -> JournalPos {
@@ -95,6 +117,7 @@ impl Shared {
         let mark = self.state.applied();
         let metas = self.state.table().durable_metas();
         self.state.storage.checkpoint(mark, metas)?;
+        self.state.cache_drained.notify_waiters();
         match self.journal_dir.list() {
             Ok(ids) => {
                 for id in ids.into_iter().filter(|id| *id < mark.file_id) {
@@ -229,6 +252,7 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
         applied: Mutex::new(mark),
         lac_tx,
         checkpoint_wanted: Notify::new(),
+        cache_drained: Notify::new(),
         write_cache_bytes: config.write_cache_bytes,
     });
     let jdir: Arc<dyn JournalDir> = Arc::new(FsJournalDir::open(&journal_dir)?);

@@ -18,6 +18,9 @@ use crate::bookie::Shared;
 use crate::group_commit::AppendWaiter;
 use crate::journal::JournalRecord;
 
+/// How long an add waits for a full write cache to drain before TooManyRequests.
+const CACHE_FULL_WAIT: Duration = Duration::from_secs(5);
+
 /// The response to `req` carrying only `status` (for refusals).
 pub(crate) fn refusal(req: &Request, status: Status) -> Response {
     match req {
@@ -128,6 +131,10 @@ async fn add_entry(shared: &Shared, add: AddEntry) -> Response {
     if let Err(e) = add.entry.verify() {
         tracing::debug!(error = %e, "add refused: bad digest");
         return reply(Status::BadRequest);
+    }
+    if !shared.state.wait_for_cache_room(CACHE_FULL_WAIT).await {
+        tracing::warn!("write cache still full after {CACHE_FULL_WAIT:?}; refusing add");
+        return reply(Status::TooManyRequests);
     }
     let waiter = {
         let mut table = shared.state.table();

@@ -512,3 +512,42 @@ async fn malformed_frames_get_bad_request_and_oversized_frames_close() {
     assert!(closed.expect("closed in time").is_none());
     b.shutdown().await.expect("shutdown");
 }
+
+/// Checkpoints triggered by the write-cache size (not the timer) keep every entry
+/// readable while adds continue, across a restart.
+#[tokio::test]
+async fn size_triggered_checkpoints_keep_entries_readable() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.write_cache_bytes = 64 << 10;
+    cfg.entry_log_file_bytes = 256 << 10;
+    let b = Bookie::start(cfg.clone()).await.expect("start");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    let big = |e| {
+        Request::AddEntry(AddEntry {
+            master_key: key(),
+            recovery: false,
+            entry: entry(13, e, 16 << 10),
+        })
+    };
+    for e in 0..200 {
+        assert_eq!(status(&c, big(e)).await, Status::Ok);
+    }
+    for e in (0..200).step_by(7) {
+        let r = read_entry(&c, read(13, ReadTarget::Entry(e), false)).await;
+        assert_eq!(r.entry.expect("entry"), entry(13, e, 16 << 10));
+    }
+    let logs = std::fs::read_dir(tmp.path().join("ledgers"))
+        .expect("ledgers")
+        .count();
+    assert!(logs > 2, "entry logs rolled ({logs})");
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+    let b = Bookie::start(cfg).await.expect("restart");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..200 {
+        let r = read_entry(&c, read(13, ReadTarget::Entry(e), false)).await;
+        assert_eq!(r.entry.expect("entry"), entry(13, e, 16 << 10));
+    }
+    b.shutdown().await.expect("shutdown");
+}
