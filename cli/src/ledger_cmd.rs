@@ -112,7 +112,8 @@ struct SimpletestArgs {
     #[arg(long, default_value_t = 64)]
     window: usize,
     /// Leave the ledger OPEN at the end, as a crashed writer would (no close, no
-    /// delete); the read-back goes up to the LAC.
+    /// delete); the read-back goes up to the LAC. Needs --metadata-dir or
+    /// --metadata-url, so that the ledger can be recovered later.
     #[arg(long)]
     keep_open: bool,
     /// Print `ledger <id>` and then `ack <entry id>` for every acknowledged entry on
@@ -294,6 +295,14 @@ async fn simpletest(args: SimpletestArgs) -> anyhow::Result<()> {
     }
     if args.window == 0 {
         bail!("--window: must be at least 1");
+    }
+    if args.keep_open
+        && args.connection.metadata_dir.is_none()
+        && args.connection.metadata_url.is_none()
+    {
+        bail!(
+            "--keep-open needs --metadata-dir or --metadata-url: an open ledger's metadata must outlive the test"
+        );
     }
     let candidates = bookies(&args.bookies)?;
     if candidates.len() < quorum.ensemble_size() {

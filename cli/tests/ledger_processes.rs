@@ -588,7 +588,7 @@ fn simpletest_runs_and_errors_are_one_line() {
 
     let ns = tmp.path().join("ns");
     std::fs::create_dir_all(&ns).expect("mkdir");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &[
                 "ledger",
@@ -625,6 +625,10 @@ fn simpletest_runs_and_errors_are_one_line() {
         (
             &["ledger", "read", "7"],
             "--metadata-dir or --metadata-url is required",
+        ),
+        (
+            &["ledger", "simpletest", "--keep-open", "--bookies", &list],
+            "--keep-open needs --metadata-dir",
         ),
     ];
     for (args, expected) in cases {
