@@ -101,6 +101,44 @@ def transfer_manager():
         expect(obj["Body"].read() == f.read()[100:200], "ranged get_object")
 
 
+def checksums():
+    """The checksum algorithms boto3 has without awscrt (CRC32C and CRC64NVME need
+    botocore[crt]; the Rust suite covers those), sent on PUT and returned on GET."""
+    import base64
+    import zlib
+
+    s3 = client()
+    data = os.urandom(100_000)
+    expected = {
+        "CRC32": base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode(),
+        "SHA1": base64.b64encode(hashlib.sha1(data).digest()).decode(),
+        "SHA256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+    }
+    for algorithm, value in expected.items():
+        key = f"checksum/{algorithm}"
+        put = s3.put_object(Bucket=BUCKET, Key=key, Body=data, ChecksumAlgorithm=algorithm)
+        sent = put.get(f"Checksum{algorithm}")
+        expect(sent, f"{algorithm}: no checksum in the PutObject answer: {put}")
+        expect(sent == value, f"{algorithm}: {sent} != {value}")
+        got = s3.get_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+        expect(got["Body"].read() == data, f"{algorithm}: body")
+        expect(got.get(f"Checksum{algorithm}") == sent, f"{algorithm}: GET returned {got}")
+        head = s3.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED")
+        expect(head.get(f"Checksum{algorithm}") == sent, f"{algorithm}: HEAD returned {head}")
+    # A wrong checksum is refused (BadDigest) and stores nothing.
+    other = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    try:
+        s3.put_object(Bucket=BUCKET, Key="checksum/bad", Body=data, ChecksumSHA256=other)
+        raise AssertionError("a wrong x-amz-checksum-sha256 was accepted")
+    except ClientError as err:
+        expect(error_code(err) == "BadDigest", err.response)
+    try:
+        s3.head_object(Bucket=BUCKET, Key="checksum/bad")
+        raise AssertionError("the refused object exists")
+    except ClientError as err:
+        expect(err.response["ResponseMetadata"]["HTTPStatusCode"] == 404, err.response)
+
+
 def presign_with(s3, key, expect_v2):
     body = os.path.join(WORK, "presigned")
     write_random(body, 70_000)
@@ -241,6 +279,7 @@ SCENARIOS = {
     for f in [
         create_bucket,
         transfer_manager,
+        checksums,
         presigned_default,
         presigned_sigv2,
         presigned_sigv4,

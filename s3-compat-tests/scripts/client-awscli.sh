@@ -78,7 +78,8 @@ ls_bucket() {
 s3api_metadata_and_ranges() {
     printf '0123456789abcdefghijklmnopqrstuvwxyz' >"$COMPAT_WORK/small"
     awsc s3api put-object --bucket "$bucket" --key meta/obj --body "$COMPAT_WORK/small" \
-        --content-type text/x-folio --cache-control max-age=60 \
+        --content-type text/x-folio --cache-control max-age=60 --content-encoding identity \
+        --expires 2030-01-02T03:04:05Z --content-language en \
         --content-disposition 'attachment; filename="x.txt"' --metadata color=blue,Shape=round >/dev/null
     local head
     head=$(awsc s3api head-object --bucket "$bucket" --key meta/obj --output json)
@@ -87,6 +88,9 @@ s3api_metadata_and_ranges() {
     expect_contains "$head" '"shape": "round"' "metadata keys come back lower-cased"
     expect_contains "$head" '"ContentType": "text/x-folio"' "ContentType"
     expect_contains "$head" '"CacheControl": "max-age=60"' "CacheControl"
+    expect_contains "$head" '"ContentDisposition": "attachment; filename=\"x.txt\""' "ContentDisposition"
+    expect_contains "$head" '"ContentEncoding": "identity"' "ContentEncoding"
+    expect_contains "$head" '"Expires": "2030-01-02T03:04:05+00:00"' "Expires"
     expect_contains "$head" '"ContentLength": 36' "ContentLength"
     expect_contains "$head" "\"ETag\": \"\\\"$(md5_of "$COMPAT_WORK/small")\\\"\"" "ETag"
 
@@ -121,6 +125,33 @@ s3api_metadata_and_ranges() {
     expect_contains "$(cat "$COMPAT_WORK/err")" "404" "head-object of a missing key"
 }
 
+upload_part_copy() {
+    # A new object from two ranges of the 100 MiB one, copied server-side.
+    local id part1 part2
+    id=$(awsc s3api create-multipart-upload --bucket "$bucket" --key copied --query UploadId --output text)
+    part1=$(awsc s3api upload-part-copy --bucket "$bucket" --key copied --upload-id "$id" --part-number 1 \
+        --copy-source "$bucket/big/file.bin" --copy-source-range bytes=0-5242879 \
+        --query CopyPartResult.ETag --output text)
+    part2=$(awsc s3api upload-part-copy --bucket "$bucket" --key copied --upload-id "$id" --part-number 2 \
+        --copy-source "$bucket/big/file.bin" --copy-source-range bytes=10485760-10486859 \
+        --query CopyPartResult.ETag --output text)
+    expect_eq "$part1" "\"$(head -c 5242880 "$COMPAT_WORK/big" | md5sum | cut -d' ' -f1)\"" "ETag of copied part 1"
+    awsc s3api list-parts --bucket "$bucket" --key copied --upload-id "$id" --query 'Parts[].Size' --output text \
+        | tr -s '\t ' ' ' >"$COMPAT_WORK/sizes"
+    expect_eq "$(cat "$COMPAT_WORK/sizes")" "5242880 1100" "ListParts sizes"
+    awsc s3api complete-multipart-upload --bucket "$bucket" --key copied --upload-id "$id" \
+        --multipart-upload "{\"Parts\":[{\"PartNumber\":1,\"ETag\":$part1},{\"PartNumber\":2,\"ETag\":$part2}]}" >/dev/null
+    awsc s3 cp --only-show-errors "s3://$bucket/copied" "$COMPAT_WORK/copied"
+    cmp "$COMPAT_WORK/copied" <(head -c 5242880 "$COMPAT_WORK/big"; tail -c +10485761 "$COMPAT_WORK/big" | head -c 1100)
+    # An upload left open is listed, then aborted.
+    id=$(awsc s3api create-multipart-upload --bucket "$bucket" --key open --query UploadId --output text)
+    expect_contains "$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'Uploads[].Key' --output text)" \
+        open "ListMultipartUploads"
+    awsc s3api abort-multipart-upload --bucket "$bucket" --key open --upload-id "$id"
+    expect_eq "$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'length(Uploads || `[]`)' --output text)" \
+        0 "uploads after the abort"
+}
+
 rm_recursive() {
     awsc s3 rm --only-show-errors --recursive "s3://$bucket/"
     expect_eq "$(awsc s3api list-objects-v2 --bucket "$bucket" --no-paginate --query KeyCount --output text)" 0 \
@@ -136,5 +167,6 @@ step cp-100MiB-multipart cp_100mib_both_ways
 step sync-200-files sync_200_files
 step ls ls_bucket
 step s3api-metadata-ranges s3api_metadata_and_ranges
+step s3api-upload-part-copy upload_part_copy
 step rm-recursive rm_recursive
 finish

@@ -26,7 +26,7 @@ py() {
 }
 py --version
 
-for scenario in create-bucket transfer-manager presigned-default presigned-sigv2 presigned-sigv4 \
+for scenario in create-bucket transfer-manager checksums presigned-default presigned-sigv2 presigned-sigv4 \
     batch-delete list-delimiter-pagination cleanup; do
     step "$scenario" py "$scenario"
 done

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 need_apt curl curl || exit 1
+need_apt openssl openssl || exit 1
 curl --version | head -n 1
 bucket=curl-compat
 # curl 7.x does not send x-amz-content-sha256, which S3 (AWS and folio) requires on
@@ -56,6 +57,69 @@ sigv4_list() {
     expect_contains "$(cat "$COMPAT_WORK/out")" "<KeyCount>1</KeyCount>" "KeyCount"
 }
 
+conditional_get() {
+    local status lm
+    curl -sS -o /dev/null -D "$COMPAT_WORK/headers" "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/dir/raw%20key+1"
+    lm=$(grep -i '^last-modified:' "$COMPAT_WORK/headers" | tr -d '\r' | cut -d' ' -f2-)
+    [ -n "$lm" ] || fail "no Last-Modified"
+    local before="Mon, 01 Jan 2001 00:00:00 GMT" after="Fri, 01 Jan 2100 00:00:00 GMT"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -H "If-Modified-Since: $lm" \
+        "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 304 "If-Modified-Since: Last-Modified"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -H "If-Modified-Since: $before" \
+        "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 200 "If-Modified-Since: 2001"
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4[@]}" -H "If-Unmodified-Since: $before" \
+        "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 412 "If-Unmodified-Since: 2001"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>PreconditionFailed</Code>" "error code"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -H "If-Unmodified-Since: $after" \
+        "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 200 "If-Unmodified-Since: 2100"
+}
+
+content_md5() {
+    local status sha
+    printf 'checked body' >"$COMPAT_WORK/md5body"
+    sha=$(sha256sum "$COMPAT_WORK/md5body" | cut -d' ' -f1)
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(openssl md5 -binary "$COMPAT_WORK/md5body" | base64)" \
+        -T "$COMPAT_WORK/md5body" "$S3_ENDPOINT/$bucket/md5-good")
+    expect_eq "$status" 200 "PUT with the right Content-MD5"
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(printf other | openssl md5 -binary | base64)" \
+        -T "$COMPAT_WORK/md5body" "$S3_ENDPOINT/$bucket/md5-bad")
+    expect_eq "$status" 400 "PUT with a wrong Content-MD5"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>BadDigest</Code>" "error code"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/md5-bad")
+    expect_eq "$status" 404 "the refused object"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -X DELETE "$S3_ENDPOINT/$bucket/md5-good")
+    expect_eq "$status" 204 "DeleteObject"
+}
+
+virtual_host_style() {
+    # BUCKET.$S3_ROOT_DOMAIN:PORT, connected to the loopback server; curl signs that Host.
+    local port=${S3_HOSTPORT##*:} status
+    local base="http://$bucket.$S3_ROOT_DOMAIN:$port"
+    local connect=(--connect-to "$bucket.$S3_ROOT_DOMAIN:$port:$S3_HOSTPORT")
+    printf 'virtual host' >"$COMPAT_WORK/vh"
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${connect[@]}" "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: $(sha256sum "$COMPAT_WORK/vh" | cut -d' ' -f1)" \
+        -T "$COMPAT_WORK/vh" "$base/vh/key")
+    cat "$COMPAT_WORK/out"
+    expect_eq "$status" 200 "virtual-host PUT"
+    # Path-style sees the same object.
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4[@]}" "$S3_ENDPOINT/$bucket/vh/key")
+    expect_eq "$status" 200 "path-style GET of it"
+    expect_eq "$(cat "$COMPAT_WORK/out")" "virtual host" "its body"
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${connect[@]}" "${sigv4[@]}" \
+        "$base/?list-type=2&prefix=vh%2F")
+    expect_eq "$status" 200 "virtual-host ListObjectsV2"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Key>vh/key</Key>" "listed key"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${connect[@]}" "${sigv4[@]}" -X DELETE "$base/vh/key")
+    expect_eq "$status" 204 "virtual-host DELETE"
+}
+
 anonymous_is_refused() {
     local status url
     for url in "$S3_ENDPOINT/$bucket/dir/raw%20key+1" "$S3_ENDPOINT/$bucket" "$S3_ENDPOINT/"; do
@@ -94,6 +158,9 @@ delete_all() {
 step create-bucket create_bucket
 step sigv4-upload-download sigv4_upload_and_download
 step sigv4-list sigv4_list
+step conditional-get-dates conditional_get
+step content-md5 content_md5
+step virtual-host-style virtual_host_style
 step anonymous-403-AccessDenied anonymous_is_refused
 step wrong-secret-403 wrong_secret_is_refused
 step delete delete_all

@@ -73,13 +73,16 @@ export AWS_SHARED_CREDENTIALS_FILE=$tmp/aws-credentials
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 
+# Virtual-host-style requests name buckets as BUCKET.$S3_ROOT_DOMAIN; clients reach
+# it with curl --connect-to, so nothing needs to resolve. Path-style works as well.
+export S3_ROOT_DOMAIN=s3.folio.test
 FOLIO_ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID \
     FOLIO_ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
     FOLIO_ADMIN_TOKEN=folio-compat-admin-token-0123456789 \
     FOLIO_LOG=${FOLIO_LOG:-warn} \
     "$folio" standalone --data-dir "$tmp/data" \
     --s3-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --bookie-port-base 0 \
-    >"$tmp/folio.log" 2>&1 &
+    --root-domain "$S3_ROOT_DOMAIN" >"$tmp/folio.log" 2>&1 &
 server_pid=$!
 
 ready=
