@@ -16,7 +16,11 @@
 //! - every copy of an entry has the same bytes (so two reads agree);
 //! - no entry is acknowledged past the fence, above the closed last entry;
 //! - the writer's LAC, and every piggybacked LAC, is at most the highest acknowledged
-//!   entry.
+//!   entry;
+//! - every entry up to the close reads back through the client's read core
+//!   ([`EntryRead`]) with the bytes written, and with replicas failing, slow,
+//!   corrupt or wrongly saying "no such entry", a read returns those bytes or
+//!   `Unavailable`, never other bytes and never "no such entry".
 //!
 //! The bookies here are a model of the bookie's request semantics (fence, recovery
 //! add, ack after sync), not the bookie crate's own code: see the ledger-client issue.
@@ -28,8 +32,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use folio_ledger::{
-    AddOutcome, BookieId, QuorumConfig, ReadOutcome, Recovery, RecoveryAction, Segment,
-    WriteAction, Writer, WriterConfig,
+    AddOutcome, BookieId, EntryRead, QuorumConfig, ReadAction, ReadError, ReadOutcome, Recovery,
+    RecoveryAction, Segment, WriteAction, Writer, WriterConfig,
 };
 use folio_proto::{Entry, NO_ENTRY};
 use rand::rngs::StdRng;
@@ -336,7 +340,107 @@ impl Sim {
                 self.heal();
             }
         }
-        self.check()
+        self.check()?;
+        self.check_reads()
+    }
+
+    /// Reads every entry of the closed ledger through the client's read core
+    /// ([`EntryRead`]), twice: once with every bookie answering, once with random
+    /// replicas failing, answering slowly (speculative reads), returning a copy with a
+    /// flipped bit, or wrongly answering that they do not have it. Claims L1, L2 and L11: a read returns the bytes written or, when
+    /// replicas fail, `Unavailable`; never other bytes and never "no such entry" at or
+    /// below the last entry.
+    fn check_reads(&mut self) -> Result<(), String> {
+        let LedgerState::Closed { last_entry_id, .. } = self.metadata.state else {
+            return Ok(());
+        };
+        for faulty in [false, true] {
+            for entry_id in 0..=last_entry_id.max(-1) {
+                let entry_id = entry_id as u64;
+                let result = self.read_entry(entry_id, last_entry_id, faulty);
+                match result {
+                    Ok(entry) if entry.payload() == self.appended[entry_id as usize] => {}
+                    Ok(_) => return Err(format!("read of entry {entry_id} returned other bytes")),
+                    Err(ReadError::Unavailable { .. }) if faulty => {}
+                    Err(e) => {
+                        return Err(format!(
+                            "read of entry {entry_id} (last entry {last_entry_id}, faults: {faulty}): {e}"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One [`EntryRead`] against the bookies' synced state, on a virtual clock.
+    fn read_entry(&mut self, entry_id: u64, lac: i64, faulty: bool) -> Result<Entry, ReadError> {
+        const SPECULATIVE_MS: u64 = 10;
+        let segment = self
+            .metadata
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.first_entry_id <= entry_id)
+            .expect("segment 0 starts at entry 0");
+        let ensemble = segment.ensemble.clone();
+        let mut now = 0u64;
+        let mut read =
+            EntryRead::start(1, entry_id, lac, self.quorum, ensemble, SPECULATIVE_MS, now);
+        // Answers in flight: (arrival time, position, outcome).
+        let mut inflight: Vec<(u64, usize, ReadOutcome)> = Vec::new();
+        for _ in 0..100 {
+            for action in read.take_actions() {
+                match action {
+                    ReadAction::Done(result) => return result,
+                    ReadAction::Send { position, bookie } => {
+                        let b = bookie_index(&bookie);
+                        let stored = self.bookies[b].synced.get(&entry_id).cloned();
+                        let mut delay = 1;
+                        let outcome = match stored {
+                            _ if faulty && self.rng.random_ratio(1, 4) => ReadOutcome::Failed,
+                            Some(entry) if faulty && self.rng.random_ratio(1, 6) => {
+                                let mut bytes = entry.as_bytes().to_vec();
+                                let i = self.rng.random_range(0..bytes.len());
+                                bytes[i] ^= 1 << self.rng.random_range(0..8);
+                                match Entry::decode(bytes.into()) {
+                                    Ok(corrupt) => ReadOutcome::Found(corrupt),
+                                    Err(_) => ReadOutcome::Failed,
+                                }
+                            }
+                            // A replica that lost the entry and says so (what the
+                            // bookie's cookies exist to prevent): the client must
+                            // still not call an entry at or below the LAC absent.
+                            Some(_) if faulty && self.rng.random_ratio(1, 5) => ReadOutcome::Absent,
+                            Some(entry) => ReadOutcome::Found(entry),
+                            None => ReadOutcome::Absent,
+                        };
+                        if faulty && self.rng.random_ratio(1, 3) {
+                            delay = self.rng.random_range(SPECULATIVE_MS..5 * SPECULATIVE_MS);
+                        }
+                        inflight.push((now + delay, position, outcome));
+                    }
+                }
+            }
+            // Deliver the earliest answer, or tick if nothing is due before the next
+            // speculative read.
+            inflight.sort_by_key(|(at, _, _)| *at);
+            if inflight.is_empty() {
+                now += SPECULATIVE_MS;
+                read.on_tick(now);
+                continue;
+            }
+            let (at, position, outcome) = inflight.remove(0);
+            if at > now + SPECULATIVE_MS {
+                now += SPECULATIVE_MS;
+                read.on_tick(now);
+                inflight.insert(0, (at, position, outcome));
+                continue;
+            }
+            now = now.max(at);
+            read.on_response(position, outcome, now);
+        }
+        panic!("read of entry {entry_id} did not finish in 100 steps");
     }
 
     /// Ends the fault phase: every bookie comes back, no more losses, and a recoverer
