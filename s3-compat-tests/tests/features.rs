@@ -356,3 +356,47 @@ async fn every_checksum_algorithm_is_stored_and_returned() {
         assert_eq!(body, data, "{algorithm:?}: {returned:?}");
     }
 }
+
+/// TCP_NODELAY: without it, a small GET on a reused keep-alive connection waits about
+/// 40 ms for Nagle's algorithm and the client's delayed ACK (S3-NOTES.md, Transport).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_gets_on_a_reused_connection_do_not_wait_for_nagle() {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    use std::time::{Duration, Instant};
+    let (_server, s3) = server_with_object("nagle").await;
+    s3.put_object()
+        .bucket("nagle")
+        .key("4k")
+        .body(ByteStream::from(vec![7u8; 4096]))
+        .send()
+        .await
+        .expect("put");
+    let url = s3
+        .get_object()
+        .bucket("nagle")
+        .key("4k")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).expect("config"))
+        .await
+        .expect("presign")
+        .uri()
+        .to_owned();
+    // One connection, reused: at most one idle connection per host.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("client");
+    let mut took = Vec::new();
+    for _ in 0..41 {
+        let start = Instant::now();
+        let response = http.get(&url).send().await.expect("GET");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.bytes().await.expect("body").len(), 4096);
+        took.push(start.elapsed());
+    }
+    took.sort();
+    let median = took[took.len() / 2];
+    assert!(
+        median < Duration::from_millis(30),
+        "median 4 KiB GET on a warm connection took {median:?}: {took:?}"
+    );
+}
