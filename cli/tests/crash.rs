@@ -244,7 +244,16 @@ async fn acknowledged_adds_survive_kill_9() {
                 }
             }
         });
-        tokio::time::sleep(Duration::from_millis(rng.random_range(100..700))).await;
+        // Kill while adds are flowing: after this round's first acknowledgement
+        // (at most 20 s), plus a random delay.
+        let before_len = before.len();
+        for _ in 0..2000 {
+            if acked.lock().expect("lock").len() > before_len {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..500))).await;
         bookie.kill9();
         tokio::time::timeout(Duration::from_secs(20), writer)
             .await
