@@ -551,3 +551,55 @@ async fn size_triggered_checkpoints_keep_entries_readable() {
     }
     b.shutdown().await.expect("shutdown");
 }
+
+/// §Fencing, under concurrency: with adds pipelined around a fencing read, every add
+/// answered Ok is covered by the fencing read's answer (its id is at most the last
+/// entry the fencing read returned), and every add answered otherwise got Fenced.
+/// This is what makes recovery safe: no add the writer sees acknowledged by this
+/// bookie can be missed by the recoverer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_add_is_acknowledged_past_a_concurrent_fence() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for round in 0..8u64 {
+        let ledger = 100 + round;
+        let mut adds = Vec::new();
+        let mut fence = None;
+        let fence_at = 20 + round * 20;
+        for e in 0..200 {
+            adds.push((e, c.send(add(ledger, e, false)).await.expect("send")));
+            if e == fence_at {
+                fence = Some(
+                    c.send(read(ledger, ReadTarget::Last, true))
+                        .await
+                        .expect("send"),
+                );
+            }
+        }
+        let Response::ReadEntry(f) = answer(fence.expect("fence sent")).await else {
+            panic!("wrong response")
+        };
+        assert_eq!(f.status, Status::Ok);
+        let last_seen = f.entry.expect("entry").entry_id();
+        let (mut ok, mut fenced) = (0, 0);
+        for (e, rx) in adds {
+            match answer(rx).await.status() {
+                Status::Ok => {
+                    assert!(
+                        e <= last_seen,
+                        "round {round}: add {e} acknowledged past the fence (last {last_seen})"
+                    );
+                    ok += 1;
+                }
+                Status::Fenced => fenced += 1,
+                s => panic!("unexpected {s}"),
+            }
+        }
+        assert!(
+            ok > 0 && fenced > 0,
+            "round {round}: ok {ok}, fenced {fenced}"
+        );
+    }
+    b.shutdown().await.expect("shutdown");
+}
