@@ -11,22 +11,54 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use http::{StatusCode, header};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
 
-/// The admin router.
+mod bookies;
+mod buckets;
+mod error;
+mod keys;
+mod ledgers;
+mod ns;
+mod query;
+mod urep;
+
+/// The admin router. `docs/admin-api.md` documents the `/v1` routes.
 pub(crate) fn router(app: Arc<App>) -> Router {
     let protected = Router::new()
         .route("/metrics", get(metrics))
+        .route("/v1/buckets", get(buckets::list).post(buckets::create))
+        .route(
+            "/v1/buckets/{name}",
+            get(buckets::info).delete(buckets::delete),
+        )
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::delete))
+        .route("/v1/keys/{id}/allow", post(keys::allow))
+        .route("/v1/keys/{id}/deny", post(keys::deny))
+        .route("/v1/ns/ls", get(ns::ls))
+        .route("/v1/ns/stat", get(ns::stat))
+        .route("/v1/ns/du", get(ns::du))
+        .route("/v1/ledgers", get(ledgers::list))
+        .route("/v1/ledgers/{id}", get(ledgers::show))
+        .route("/v1/ledgers/{id}/recover", post(ledgers::recover))
+        .route("/v1/bookies", get(bookies::list))
+        .route("/v1/bookies/{address}", get(bookies::info))
+        .route("/v1/urep", get(urep::list))
+        .fallback(not_found)
         .route_layer(middleware::from_fn_with_state(app.clone(), require_token))
         .with_state(app.clone());
     Router::new()
         .route("/health", get(health))
         .with_state(app)
         .merge(protected)
+}
+
+async fn not_found() -> Response {
+    error::ApiError::NotFound("no such admin route".into()).into_response()
 }
 
 async fn health() -> &'static str {

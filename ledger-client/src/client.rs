@@ -15,7 +15,7 @@ use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::ids::{IdAllocator, LEDGER_IDS};
 use folio_namespace::ledgers::{self, DigestType, EnsembleSegment, LedgerMetadata, LedgerState};
 use folio_namespace::{Db, NsError, OpId};
-use folio_proto::{DeleteLedger, MasterKey, Request, Response, Status};
+use folio_proto::{BookieInfoResponse, DeleteLedger, MasterKey, Request, Response, Status};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -313,6 +313,33 @@ impl LedgerClient {
     /// closed is fenced and closed first, so the reader sees its final length.
     pub async fn open(&self, ledger_id: u64, mode: OpenMode) -> Result<LedgerReader, LedgerError> {
         LedgerReader::open(self.inner.clone(), ledger_id, mode).await
+    }
+
+    /// The bookies this client was given as a fixed list ([`BookieSource::Static`]);
+    /// empty when it reads the registry.
+    pub fn static_bookies(&self) -> &[Candidate] {
+        match &self.inner.source {
+            BookieSource::Static(list) => list,
+            BookieSource::Registry => &[],
+        }
+    }
+
+    /// Asks `bookie` for its state and disk space (`GetBookieInfo`), through the
+    /// client's connection pool, within the request timeout.
+    pub async fn bookie_info(&self, bookie: &BookieId) -> Result<BookieInfoResponse, LedgerError> {
+        let timeout = self.inner.config.request_timeout;
+        match self
+            .inner
+            .pool
+            .call(bookie, Request::GetBookieInfo, timeout)
+            .await?
+        {
+            Response::GetBookieInfo(info) if info.status.is_ok() => Ok(info),
+            other => Err(LedgerError::Status {
+                bookie: bookie.clone(),
+                status: other.status(),
+            }),
+        }
     }
 
     /// Recovers a ledger (fence, find the last entry, close) and returns its summary.

@@ -1,0 +1,126 @@
+//! `/v1/bookies`: every bookie the gateway knows (its configured list and the
+//! registry), each asked for its state and disk space over the bookie protocol.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use folio_ledger::BookieId;
+use folio_namespace::bookies::{self, BookieRecord, BookieState};
+use folio_proto::BookieState as ReportedState;
+use serde::Serialize;
+
+use super::error::{ApiError, ns, ok};
+use crate::app::App;
+use crate::upload::now_ms;
+
+#[derive(Serialize)]
+struct BookieView {
+    address: String,
+    /// `rw`, `ro` or `down`.
+    state: &'static str,
+    /// Whether it is in the gateway's configured list.
+    configured: bool,
+    /// Whether it is in the registry.
+    registered: bool,
+    rack: Option<String>,
+    free_bytes: Option<u64>,
+    total_bytes: Option<u64>,
+    last_heartbeat_ms: Option<u64>,
+    /// Why GetBookieInfo failed, if it did.
+    error: Option<String>,
+}
+
+async fn view(
+    app: &App,
+    address: String,
+    configured: bool,
+    rack: Option<String>,
+    record: Option<BookieRecord>,
+) -> BookieView {
+    let info = app
+        .ledgers
+        .bookie_info(&BookieId::new(address.clone()))
+        .await;
+    let (state, free, total, error) = match info {
+        Ok(i) => {
+            let state = match i.state {
+                ReportedState::ReadWrite => "rw",
+                ReportedState::ReadOnly => "ro",
+            };
+            (state, Some(i.free_bytes), Some(i.total_bytes), None)
+        }
+        // Unreachable is down, whatever its last heartbeat said; a registered
+        // bookie whose lease ran out is down even if it answers.
+        Err(e) => (
+            "down",
+            record.as_ref().map(|r| r.free_bytes),
+            record.as_ref().map(|r| r.capacity_bytes),
+            Some(e.to_string()),
+        ),
+    };
+    let lease_expired = record
+        .as_ref()
+        .is_some_and(|r| r.effective_state(now_ms()) == BookieState::Down);
+    BookieView {
+        address,
+        state: if lease_expired { "down" } else { state },
+        configured,
+        registered: record.is_some(),
+        rack: rack.or_else(|| record.as_ref().and_then(|r| r.rack.clone())),
+        free_bytes: free,
+        total_bytes: total,
+        last_heartbeat_ms: record.map(|r| r.last_heartbeat_ms),
+        error,
+    }
+}
+
+async fn all(app: &App) -> Result<Vec<BookieView>, ApiError> {
+    let registered = app
+        .db
+        .transact(|tx, _| bookies::list(tx))
+        .await
+        .map_err(|e| ns("list bookies", e))?;
+    // By address: (configured, rack, registry record).
+    let mut known: BTreeMap<String, (bool, Option<String>, Option<BookieRecord>)> = BTreeMap::new();
+    for c in app.ledgers.static_bookies() {
+        known.insert(c.id.as_str().to_owned(), (true, c.rack.clone(), None));
+    }
+    for (_, record) in registered {
+        let address = record.address.clone();
+        known.entry(address).or_default().2 = Some(record);
+    }
+    Ok(futures::future::join_all(
+        known
+            .into_iter()
+            .map(|(address, (configured, rack, record))| {
+                view(app, address, configured, rack, record)
+            }),
+    )
+    .await)
+}
+
+/// `GET /v1/bookies`.
+pub(crate) async fn list(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    #[derive(Serialize)]
+    struct Answer {
+        bookies: Vec<BookieView>,
+    }
+    ok(&Answer {
+        bookies: all(&app).await?,
+    })
+}
+
+/// `GET /v1/bookies/{address}`: one bookie the gateway knows.
+pub(crate) async fn info(
+    State(app): State<Arc<App>>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let found = all(&app)
+        .await?
+        .into_iter()
+        .find(|b| b.address == address)
+        .ok_or_else(|| ApiError::NotFound(format!("no bookie {address:?}")))?;
+    ok(&found)
+}

@@ -1,0 +1,64 @@
+//! `/v1/urep`: the under-replication queue.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use folio_namespace::under_replicated;
+use serde::Serialize;
+
+use super::error::{ApiError, ns, ok};
+use super::query::Query;
+use crate::app::App;
+
+#[derive(Serialize)]
+struct ClaimView {
+    worker: String,
+    until_ms: u64,
+}
+
+#[derive(Serialize)]
+struct UrepView {
+    ledger_id: u64,
+    missing_bookies: Vec<String>,
+    since_ms: u64,
+    claim: Option<ClaimView>,
+}
+
+/// `GET /v1/urep?after=&limit=`: under-replicated ledgers by id.
+pub(crate) async fn list(
+    State(app): State<Arc<App>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref())?;
+    let after = q.u64("after")?;
+    let limit = q.limit(1000, 1000)?;
+    let queued = app
+        .db
+        .transact(move |tx, _| under_replicated::list(tx, after, limit))
+        .await
+        .map_err(|e| ns("list under-replicated ledgers", e))?;
+    let next_after = (queued.len() == limit)
+        .then(|| queued.last().map(|(id, _)| *id))
+        .flatten();
+    #[derive(Serialize)]
+    struct Answer {
+        ledgers: Vec<UrepView>,
+        next_after: Option<u64>,
+    }
+    ok(&Answer {
+        ledgers: queued
+            .into_iter()
+            .map(|(ledger_id, u)| UrepView {
+                ledger_id,
+                missing_bookies: u.missing_bookies,
+                since_ms: u.since_ms,
+                claim: u.claim.map(|c| ClaimView {
+                    worker: c.worker,
+                    until_ms: c.until_ms,
+                }),
+            })
+            .collect(),
+        next_after,
+    })
+}
