@@ -77,9 +77,13 @@ impl Cookie {
     }
 }
 
+/// Empty, absent, or holding only a cookie being written by a start that crashed.
 fn is_empty_dir(dir: &Path) -> Result<bool, CookieError> {
+    let tmp = std::ffi::OsString::from(format!("{COOKIE_FILE}.tmp"));
     match fs::read_dir(dir) {
-        Ok(mut rd) => Ok(rd.next().is_none()),
+        Ok(rd) => Ok(rd
+            .filter_map(Result::ok)
+            .all(|entry| entry.file_name() == tmp)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(source) => Err(CookieError::Io(crate::error::IoContext {
             context: format!("list {}", dir.display()),

@@ -480,12 +480,23 @@ pub fn replay(
     mut apply: impl FnMut(JournalRecord, JournalPos),
 ) -> Result<ReplayOutcome, JournalError> {
     let mut outcome = ReplayOutcome::default();
-    for id in dir.list()? {
+    let ids = dir.list()?;
+    let last = ids.last().copied();
+    for id in ids {
         outcome.last_file_id = Some(id);
         if id < from.file_id {
             continue;
         }
-        let data = dir.read(id)?;
+        let data = match dir.read(id) {
+            Ok(data) => data,
+            // A crash while creating the newest file can leave it without its header
+            // (creation syncs the header before any record is written to it).
+            Err(JournalError::BadHeader { .. }) if Some(id) == last => {
+                outcome.torn_files.push((id, ScanEnd::Truncated, 0));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let start = if id == from.file_id { from.offset } else { 0 };
         let s = scan(&data, start);
         for (record, end) in s.records {

@@ -171,3 +171,31 @@ async fn real_journal_file_with_torn_tail_replays_to_last_good_record() {
         assert_eq!(scan.records.len(), records.len());
     }
 }
+
+/// A crash while creating the newest journal file (before its header was synced)
+/// leaves a headerless file; replay skips it instead of refusing to start.
+#[test]
+fn headerless_newest_journal_file_is_skipped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = FsJournalDir::open(tmp.path()).expect("open");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let recorder = Arc::new(Recorder::default());
+    let config = GroupCommitConfig {
+        group_wait: Duration::ZERO,
+        group_bytes: 1 << 20,
+        file_bytes: 1 << 30,
+    };
+    let journal = Journal::start(Arc::new(dir.clone()), 1, config, recorder).expect("start");
+    let w = journal.append(vec![record(0, 10)]);
+    rt.block_on(w).expect("answered").expect("durable");
+    journal.shutdown();
+    std::fs::write(tmp.path().join(format!("{:016x}.jnl", 2)), b"FJ").expect("write");
+    let (got, outcome) = replayed(&dir);
+    assert_eq!(got, vec![record(0, 10)]);
+    assert_eq!(outcome.last_file_id, Some(2));
+    // An older file without a header is real damage, and replay says so.
+    std::fs::write(tmp.path().join(format!("{:016x}.jnl", 1)), b"").expect("write");
+    assert!(journal::replay(&dir, JournalPos::default(), |_, _| {}).is_err());
+}
