@@ -40,6 +40,13 @@ sigv4_upload_and_download() {
     expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "x-amz-meta-origin: curl" "user metadata"
     expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "content-type: application/x-folio-test" "Content-Type"
 
+    # UNSIGNED-PAYLOAD: the body is not hashed into the signature.
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$COMPAT_WORK/up" "$S3_ENDPOINT/$bucket/unsigned")
+    expect_eq "$status" 200 "PutObject with UNSIGNED-PAYLOAD"
+    curl -sS -o "$COMPAT_WORK/down" "${sigv4[@]}" "$S3_ENDPOINT/$bucket/unsigned"
+    cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
+
     # A wrong body hash is refused.
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
         -H "x-amz-content-sha256: $(printf x | sha256sum | cut -d' ' -f1)" \
@@ -147,7 +154,7 @@ wrong_secret_is_refused() {
 
 delete_all() {
     local status
-    for key in "dir/raw%20key+1"; do
+    for key in "dir/raw%20key+1" unsigned; do
         status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -X DELETE "$S3_ENDPOINT/$bucket/$key")
         expect_eq "$status" 204 "DeleteObject"
     done

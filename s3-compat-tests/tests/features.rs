@@ -261,6 +261,15 @@ async fn bucket_subresources_that_are_not_implemented() {
         s3.get_bucket_encryption().bucket(b).send().await,
     );
     assert_not_implemented(
+        "GetObjectAttributes",
+        s3.get_object_attributes()
+            .bucket(b)
+            .key("k")
+            .object_attributes(aws_sdk_s3::types::ObjectAttributes::Etag)
+            .send()
+            .await,
+    );
+    assert_not_implemented(
         "GetBucketWebsite",
         s3.get_bucket_website().bucket(b).send().await,
     );
