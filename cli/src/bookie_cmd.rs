@@ -19,7 +19,11 @@ use crate::units::{ConfigError, invalid, parse_duration, parse_size};
 /// Flags of `folio bookie`. Every key of the TOML file has a flag of the same name
 /// with dashes; a flag overrides the file.
 #[derive(Debug, Args, Default)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BookieArgs {
+    /// Admin commands (`folio bookie ls|info`) instead of running a bookie.
+    #[command(subcommand)]
+    pub admin: Option<crate::admin::bookie::BookieCommand>,
     /// TOML configuration file (see conf/bookie.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -59,6 +59,11 @@ enum LedgerCommand {
     /// directory (--metadata-dir; a running one holds its lock) or a cluster's
     /// metadata URL.
     Recover(RecoverArgs),
+    /// List ledgers (id, state, quorum, length, links) through the admin API.
+    Ls(crate::admin::ledger::LsArgs),
+    /// Show a ledger's metadata, ensembles, state, LAC, length and links through the
+    /// admin API.
+    Show(crate::admin::ledger::ShowArgs),
 }
 
 /// How to reach the ledger metadata and the bookies. `read` and `recover` reach the
@@ -154,15 +159,24 @@ struct RecoverArgs {
 
 /// Runs `folio ledger`.
 pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
+    // The admin API commands run their own client; the others need a runtime here.
+    let command = match args.command {
+        LedgerCommand::Ls(args) => return crate::admin::ledger::ls(args),
+        LedgerCommand::Show(args) => return crate::admin::ledger::show(args),
+        other => other,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async move {
-        match args.command {
+        match command {
             LedgerCommand::Simpletest(args) => simpletest(args).await,
             LedgerCommand::Read(args) => read(args).await,
             LedgerCommand::Recover(args) => recover(args).await,
+            LedgerCommand::Ls(_) | LedgerCommand::Show(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     })
 }

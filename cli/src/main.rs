@@ -5,9 +5,11 @@
 //! configuration (human-readable sizes and durations, key-naming errors) are in
 //! [`units`].
 //!
-//! Subcommands today: `folio standalone` and `folio bookie`. `gateway` and the admin
-//! groups are added as sibling modules.
+//! Servers: `folio standalone`, `folio gateway`, `folio bookie`. Tools: `folio ledger`
+//! (bookies directly) and the admin groups in [`admin`] (`bucket`, `key`, `ns`,
+//! `bookie ls|info`, `ledger ls|show`, `urep`), clients of the admin HTTP API.
 
+mod admin;
 mod bookie_cmd;
 mod gateway_cmd;
 mod ledger_cmd;
@@ -33,8 +35,17 @@ enum Command {
     Gateway(Box<gateway_cmd::GatewayArgs>),
     /// Run a bookie: the storage server that keeps ledger entries durably.
     Bookie(Box<bookie_cmd::BookieArgs>),
-    /// Ledger tools that talk to bookies directly: simpletest, read, recover.
+    /// Ledger tools: ls and show through the admin API; simpletest, read and recover
+    /// talk to bookies directly.
     Ledger(ledger_cmd::LedgerArgs),
+    /// Manage buckets through the admin API: create, ls, info, rm.
+    Bucket(admin::bucket::BucketArgs),
+    /// Manage access keys through the admin API: create, ls, rm, allow, deny.
+    Key(admin::key::KeyArgs),
+    /// Browse the namespace through the admin API: ls, stat, du, tree.
+    Ns(admin::ns::NsArgs),
+    /// Under-replicated ledgers, through the admin API.
+    Urep(admin::urep::UrepArgs),
 }
 
 fn init_tracing(default_level: &str) {
@@ -50,14 +61,26 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // The ledger tools print results; only warnings and errors join them by default.
     init_tracing(match cli.command {
-        Command::Ledger(_) => "warn",
+        Command::Ledger(_)
+        | Command::Bucket(_)
+        | Command::Key(_)
+        | Command::Ns(_)
+        | Command::Urep(_) => "warn",
+        Command::Bookie(ref args) if args.admin.is_some() => "warn",
         _ => "info",
     });
     let result = match cli.command {
         Command::Standalone(args) => standalone_cmd::run(*args),
-        Command::Bookie(args) => bookie_cmd::run(*args),
+        Command::Bookie(mut args) => match args.admin.take() {
+            Some(command) => admin::bookie::run(command),
+            None => bookie_cmd::run(*args),
+        },
         Command::Gateway(args) => gateway_cmd::run(*args),
         Command::Ledger(args) => ledger_cmd::run(args),
+        Command::Bucket(args) => admin::bucket::run(args),
+        Command::Key(args) => admin::key::run(args),
+        Command::Ns(args) => admin::ns::run(args),
+        Command::Urep(args) => admin::urep::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
