@@ -19,7 +19,7 @@ fi
 "$AWS_CLI" --version
 bucket=awscli-compat
 awsc() {
-    "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" --no-cli-pager "$@"
+    AWS_PAGER= "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" "$@"
 }
 
 make_bucket() {
@@ -90,7 +90,11 @@ s3api_metadata_and_ranges() {
     expect_contains "$head" '"CacheControl": "max-age=60"' "CacheControl"
     expect_contains "$head" '"ContentDisposition": "attachment; filename=\"x.txt\""' "ContentDisposition"
     expect_contains "$head" '"ContentEncoding": "identity"' "ContentEncoding"
-    expect_contains "$head" '"Expires": "2030-01-02T03:04:05+00:00"' "Expires"
+    # aws-cli v2.9 parses Expires into a date; newer botocore keeps the header's string.
+    case "$head" in
+    *'"Expires": "2030-01-02T03:04:05+00:00"'* | *'"Expires": "Wed, 02 Jan 2030 03:04:05 GMT"'*) ;;
+    *) fail "Expires missing or wrong" ;;
+    esac
     expect_contains "$head" '"ContentLength": 36' "ContentLength"
     expect_contains "$head" "\"ETag\": \"\\\"$(md5_of "$COMPAT_WORK/small")\\\"\"" "ETag"
 
