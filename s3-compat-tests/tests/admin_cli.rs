@@ -1,0 +1,534 @@
+//! The `folio` admin CLI against a real `folio standalone` (issue 7): objects seeded
+//! with aws-sdk-s3, then what `folio ns ls`, `ns stat`, `ns du`, `ledger show` and
+//! `bookie ls` print, as tables and as `--json`; a key made by `folio key create`
+//! with read access only; a wrong admin token; `/metrics` as Prometheus text.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use common::{client, pattern};
+use folio_s3_compat_tests::{ADMIN_TOKEN, Server, folio_binary};
+use serde_json::Value;
+
+/// Runs `folio <args>` against `server`'s admin API with the right token.
+fn folio(server: &Server, args: &[&str]) -> Output {
+    Command::new(folio_binary())
+        .args(args)
+        .env("FOLIO_ADMIN_URL", server.admin_endpoint())
+        .env("FOLIO_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run folio")
+}
+
+/// Runs `folio <args>`, which must succeed, and returns its stdout.
+fn folio_ok(server: &Server, args: &[&str]) -> String {
+    let out = folio(server, args);
+    assert!(
+        out.status.success(),
+        "folio {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs `folio <args> --json` and parses its stdout.
+fn folio_json(server: &Server, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = folio_ok(server, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("folio {args:?} --json: {e}: {out}"))
+}
+
+const PHOTO_BYTES: usize = 3 << 19; // 1.5 MiB: more than one 1 MiB ledger entry
+
+async fn seed(s3: &Client) {
+    s3.create_bucket()
+        .bucket("photos")
+        .send()
+        .await
+        .expect("create bucket");
+    s3.put_object()
+        .bucket("photos")
+        .key("2024/a.jpg")
+        .content_type("image/jpeg")
+        .metadata("camera", "x100")
+        .body(ByteStream::from(pattern(PHOTO_BYTES, 1)))
+        .send()
+        .await
+        .expect("put a.jpg");
+    for (key, body) in [("2024/b.jpg", &b"0123456789"[..]), ("top.txt", b"hello")] {
+        s3.put_object()
+            .bucket("photos")
+            .key(key)
+            .body(ByteStream::from(body.to_vec()))
+            .send()
+            .await
+            .expect("put");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ns_ledger_and_bookie_commands_print_tables_and_json() {
+    let server = Server::start();
+    seed(&client(&server)).await;
+
+    // ns ls: directories from the '/' delimiter, in name order.
+    assert_eq!(
+        folio_ok(&server, &["ns", "ls", "photos"]),
+        "2024/\ntop.txt\n"
+    );
+    let ls = folio_json(&server, &["ns", "ls", "photos"]);
+    assert_eq!(ls["prefixes"], serde_json::json!(["2024/"]));
+    assert_eq!(ls["objects"][0]["key"], "top.txt");
+    assert_eq!(ls["objects"][0]["size_bytes"], 5);
+    assert_eq!(
+        folio_ok(&server, &["ns", "ls", "photos", "--recursive"]),
+        "2024/a.jpg\n2024/b.jpg\ntop.txt\n"
+    );
+    let long = folio_ok(&server, &["ns", "ls", "photos/2024/", "--long"]);
+    let lines: Vec<&str> = long.lines().collect();
+    assert!(lines[0].starts_with("SIZE"), "{long}");
+    assert!(
+        lines[1].starts_with("1.5 MiB") && lines[1].ends_with("2024/a.jpg"),
+        "{long}"
+    );
+    assert!(lines[2].starts_with("10 B ") && lines[2].ends_with("2024/b.jpg"));
+    assert!(
+        lines[1].contains(&format!("{}T", &rfc3339_today())),
+        "{long}"
+    );
+    assert_eq!(lines[3], "2 objects, 1.5 MiB, 0 directories");
+
+    // ns stat: the record and its ledgers.
+    let stat = folio_json(&server, &["ns", "stat", "photos/2024/a.jpg"]);
+    assert_eq!(stat["size_bytes"], PHOTO_BYTES);
+    assert_eq!(stat["content_type"], "image/jpeg");
+    assert_eq!(stat["metadata"]["camera"], "x100");
+    let segments = stat["segments"].as_array().expect("segments");
+    assert_eq!(segments.len(), 1);
+    assert_eq!(segments[0]["length_bytes"], PHOTO_BYTES);
+    let ledger = &segments[0]["ledger"];
+    assert_eq!(ledger["state"], "closed");
+    assert_eq!(ledger["links"], 1);
+    let ensemble = ledger["ensembles"][0]["bookies"]
+        .as_array()
+        .expect("ensemble");
+    assert_eq!(ensemble.len(), 3);
+    let ledger_id = segments[0]["ledger_id"].as_u64().expect("ledger id");
+    let human = folio_ok(&server, &["ns", "stat", "photos/2024/a.jpg"]);
+    assert!(
+        human.contains("size          1.5 MiB (1572864 bytes)"),
+        "{human}"
+    );
+    assert!(human.contains("content-type  image/jpeg"), "{human}");
+    assert!(human.contains("metadata      camera=x100"), "{human}");
+    let row = human
+        .lines()
+        .find(|l| l.starts_with(&ledger_id.to_string()))
+        .unwrap_or_else(|| panic!("no segment row for ledger {ledger_id}: {human}"));
+    assert!(row.contains("1.5 MiB") && row.contains("closed"), "{row}");
+    assert!(row.contains(ensemble[0].as_str().expect("bookie")), "{row}");
+
+    // ns du and bucket info: totals.
+    let du = folio_json(&server, &["ns", "du", "photos/2024/"]);
+    assert_eq!(
+        (du["objects"].clone(), du["bytes"].clone()),
+        (2.into(), (PHOTO_BYTES + 10).into())
+    );
+    assert_eq!(
+        folio_ok(&server, &["ns", "du", "photos"]),
+        "1.5 MiB  3 objects  1572879 bytes  photos\n"
+    );
+    let info = folio_json(&server, &["bucket", "info", "photos"]);
+    assert_eq!(
+        (info["objects"].clone(), info["complete"].clone()),
+        (3.into(), true.into())
+    );
+
+    // ledger show: metadata, state, LAC, length, links.
+    let id = ledger_id.to_string();
+    let show = folio_json(&server, &["ledger", "show", &id]);
+    assert_eq!(show["ledger_id"], ledger_id);
+    assert_eq!(show["state"], "closed");
+    assert_eq!(show["length_bytes"], PHOTO_BYTES);
+    assert_eq!(
+        show["last_entry_id"], 1,
+        "1.5 MiB in 1 MiB entries is entries 0 and 1"
+    );
+    assert_eq!(show["lac"], 1);
+    assert_eq!(show["links"], 1);
+    let human = folio_ok(&server, &["ledger", "show", &id]);
+    let fields: BTreeMap<&str, &str> = human
+        .lines()
+        .filter_map(|l| l.split_once("  "))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    assert_eq!(fields.get("state"), Some(&"closed"), "{human}");
+    assert_eq!(fields.get("lac"), Some(&"1"), "{human}");
+    assert_eq!(fields.get("links"), Some(&"1"), "{human}");
+    assert_eq!(
+        fields.get("length"),
+        Some(&"1.5 MiB (1572864 bytes)"),
+        "{human}"
+    );
+    let ls = folio_json(&server, &["ledger", "ls", "--state", "closed"]);
+    assert!(
+        ls["ledgers"]
+            .as_array()
+            .expect("ledgers")
+            .iter()
+            .any(|l| l["ledger_id"] == ledger_id)
+    );
+
+    // bookie ls: the standalone's three bookies, all read-write, with disk space.
+    let bookies = folio_json(&server, &["bookie", "ls"]);
+    let bookies = bookies["bookies"].as_array().expect("bookies");
+    assert_eq!(bookies.len(), 3);
+    for b in bookies {
+        assert_eq!(b["state"], "rw", "{b}");
+        assert!(b["total_bytes"].as_u64().expect("total") > 0);
+        assert!(ensemble.contains(&b["address"]), "{b} not in {ensemble:?}");
+    }
+    let human = folio_ok(&server, &["bookie", "ls"]);
+    let lines: Vec<&str> = human.lines().collect();
+    assert!(
+        lines[0].starts_with("ADDRESS") && lines[0].contains("STATE"),
+        "{human}"
+    );
+    assert_eq!(lines.len(), 4, "{human}");
+    for line in &lines[1..] {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cols[1], "rw", "{line}");
+        assert!(
+            cols[2].parse::<f64>().is_ok() && cols[3].ends_with("iB"),
+            "{line}"
+        );
+    }
+}
+
+/// Today as `YYYY-MM-DD` (UTC), as `folio` prints it.
+fn rfc3339_today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let days = (secs / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_read_access_can_get_but_not_put() {
+    let server = Server::start();
+    seed(&client(&server)).await;
+
+    let created = folio_json(&server, &["key", "create", "reader"]);
+    let id = created["access_key_id"].as_str().expect("id").to_owned();
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    folio_ok(&server, &["key", "allow", &id, "photos", "--read"]);
+
+    // The secret is shown at creation only.
+    let keys = folio_ok(&server, &["key", "ls", "--json"]);
+    assert!(!keys.contains(&secret));
+    let keys: Value = serde_json::from_str(&keys).expect("JSON");
+    let key = keys["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["access_key_id"] == id.as_str())
+        .expect("the new key is listed");
+    assert_eq!(key["name"], "reader");
+    assert_eq!(key["buckets"][0]["bucket"], "photos");
+    assert_eq!(
+        (
+            key["buckets"][0]["read"].clone(),
+            key["buckets"][0]["write"].clone()
+        ),
+        (true.into(), false.into())
+    );
+    let table = folio_ok(&server, &["key", "ls"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&id) && l.ends_with("photos:r--")),
+        "{table}"
+    );
+
+    let reader = Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(server.endpoint())
+            .force_path_style(true)
+            .credentials_provider(Credentials::new(&id, &secret, None, None, "test"))
+            .build(),
+    );
+    let got = reader
+        .get_object()
+        .bucket("photos")
+        .key("top.txt")
+        .send()
+        .await
+        .expect("GET with read access");
+    let body = got.body.collect().await.expect("body").into_bytes();
+    assert_eq!(&body[..], b"hello");
+    let denied = reader
+        .put_object()
+        .bucket("photos")
+        .key("new.txt")
+        .body(ByteStream::from_static(b"nope"))
+        .send()
+        .await
+        .expect_err("PUT without write access");
+    assert_eq!(
+        denied.into_service_error().meta().code(),
+        Some("AccessDenied")
+    );
+
+    // Deny takes it away again; rm deletes the key.
+    folio_ok(&server, &["key", "deny", &id, "photos"]);
+    let err = reader
+        .get_object()
+        .bucket("photos")
+        .key("top.txt")
+        .send()
+        .await
+        .expect_err("GET after deny");
+    assert_eq!(err.into_service_error().meta().code(), Some("AccessDenied"));
+    folio_ok(&server, &["key", "rm", &id]);
+    let out = folio(&server, &["key", "rm", &id]);
+    assert!(!out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_admin_token_is_refused() {
+    let server = Server::start();
+    let out = Command::new(folio_binary())
+        .args(["bookie", "ls"])
+        .env("FOLIO_ADMIN_URL", server.admin_endpoint())
+        .env("FOLIO_ADMIN_TOKEN", "not-the-admin-token")
+        .output()
+        .expect("run folio");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("refused the token (401 Unauthorized)"),
+        "{stderr}"
+    );
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/buckets", server.admin_endpoint());
+    let missing = http.get(&url).send().await.expect("GET");
+    assert_eq!(missing.status(), 401);
+    let wrong = http
+        .get(&url)
+        .bearer_auth("not-the-admin-token")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(wrong.status(), 401);
+    let right = http
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(right.status(), 200);
+
+    // API errors are JSON and the CLI prints them as one line.
+    let missing_bucket = http
+        .get(format!("{url}/nope"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(missing_bucket.status(), 404);
+    let body: Value =
+        serde_json::from_slice(&missing_bucket.bytes().await.expect("body")).expect("JSON error");
+    assert_eq!(body["error"], "no bucket \"nope\"");
+    let out = folio(&server, &["bucket", "info", "nope"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "folio: no bucket \"nope\" (404 Not Found)\n"
+    );
+}
+
+/// One sample of the Prometheus text format.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses the Prometheus text exposition format strictly enough to catch a malformed
+/// line: `# HELP`/`# TYPE` comments, then `name{label="value",...} number`.
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+            })
+    };
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut parts = comment.splitn(3, ' ');
+            let kind = parts.next().expect("comment kind");
+            let name = parts.next().expect("metric name");
+            assert!(is_name(name), "bad name in {line:?}");
+            if kind == "TYPE" {
+                let t = parts.next().expect("type");
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                    "bad type in {line:?}"
+                );
+            } else {
+                assert_eq!(kind, "HELP", "{line:?}");
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, BTreeMap::new()),
+            Some((name, rest)) => {
+                let inner = rest.strip_suffix('}').expect("labels end with }");
+                let labels = inner
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair.split_once('=').expect("label=value");
+                        assert!(is_name(k), "bad label in {line:?}");
+                        let v = v
+                            .strip_prefix('"')
+                            .and_then(|v| v.strip_suffix('"'))
+                            .expect("quoted label value");
+                        (k.to_owned(), v.to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(is_name(name), "bad name in {line:?}");
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+fn total(samples: &[Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| label.is_none_or(|(k, v)| s.labels.get(k).map(String::as_str) == Some(v)))
+        .map(|s| s.value)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", server.admin_endpoint());
+    let scrape = || async {
+        let response = http
+            .get(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        parse_prometheus(&response.text().await.expect("text"))
+    };
+    let before = scrape().await;
+    let put_before = total(
+        &before,
+        "folio_gateway_requests_total",
+        Some(("op", "PutObject")),
+    );
+
+    let s3 = client(&server);
+    seed(&s3).await;
+    s3.get_object()
+        .bucket("photos")
+        .key("2024/a.jpg")
+        .send()
+        .await
+        .expect("GET")
+        .body
+        .collect()
+        .await
+        .expect("body");
+
+    let after = scrape().await;
+    assert_eq!(
+        total(
+            &after,
+            "folio_gateway_requests_total",
+            Some(("op", "PutObject"))
+        ) - put_before,
+        3.0
+    );
+    assert!(
+        total(
+            &after,
+            "folio_gateway_requests_total",
+            Some(("op", "GetObject"))
+        ) >= 1.0
+    );
+    assert!(
+        total(&after, "folio_gateway_received_bytes_total", None)
+            - total(&before, "folio_gateway_received_bytes_total", None)
+            >= PHOTO_BYTES as f64
+    );
+    assert!(
+        total(&after, "folio_gateway_sent_bytes_total", None)
+            - total(&before, "folio_gateway_sent_bytes_total", None)
+            >= PHOTO_BYTES as f64
+    );
+    let count = total(
+        &after,
+        "folio_gateway_request_duration_seconds_count",
+        Some(("op", "PutObject")),
+    );
+    let inf = after
+        .iter()
+        .find(|s| {
+            s.name == "folio_gateway_request_duration_seconds_bucket"
+                && s.labels.get("op").map(String::as_str) == Some("PutObject")
+                && s.labels.get("le").map(String::as_str) == Some("+Inf")
+        })
+        .expect("+Inf bucket");
+    assert_eq!(inf.value, count);
+}
