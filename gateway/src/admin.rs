@@ -65,12 +65,11 @@ async fn health() -> &'static str {
     "ok\n"
 }
 
+/// The gateway's metrics, then its ledger client's (`folio_ledger_*`).
 async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    let mut text = app.metrics.render();
+    text.push_str(&app.ledgers.metrics().render());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn require_token(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {

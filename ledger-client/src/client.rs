@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 
 use crate::BookieId;
 use crate::bookie_client::{BookiePool, ClientError};
+use crate::metrics::LedgerMetrics;
 use crate::placement::{Candidate, NotEnoughBookies, PlacementPolicy};
 use crate::quorum::{InvalidQuorum, QuorumConfig};
 use crate::read_handle::LedgerReader;
@@ -154,6 +155,7 @@ pub(crate) struct Inner {
     pub(crate) config: ClientConfig,
     pub(crate) source: BookieSource,
     pub(crate) epoch: Instant,
+    pub(crate) metrics: LedgerMetrics,
 }
 
 impl Inner {
@@ -227,6 +229,7 @@ impl LedgerClient {
                 config,
                 source,
                 epoch: Instant::now(),
+                metrics: LedgerMetrics::default(),
             }),
         }
     }
@@ -234,6 +237,11 @@ impl LedgerClient {
     /// The client's configuration.
     pub fn config(&self) -> &ClientConfig {
         &self.inner.config
+    }
+
+    /// Append and read latency and ensemble changes of every ledger of this client.
+    pub fn metrics(&self) -> &LedgerMetrics {
+        &self.inner.metrics
     }
 
     /// Creates a ledger with the client's default quorum.

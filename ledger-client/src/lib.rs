@@ -12,7 +12,8 @@
 //! - [`recovery`]: [`Recovery`], which fences a ledger and closes it at the right entry;
 //! - [`reader`]: [`EntryRead`], one verified read with speculative retries;
 //! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies;
-//! - [`bookie_client`]: [`BookiePool`], pipelined TCP connections to bookies.
+//! - [`bookie_client`]: [`BookiePool`], pipelined TCP connections to bookies;
+//! - [`metrics`]: [`LedgerMetrics`], append and read latency and ensemble changes.
 //!
 //! On top of them, [`LedgerClient`] is the API applications use: `create` returns a
 //! [`LedgerWriter`] (pipelined `submit`/`append`, `close`), `open` a [`LedgerReader`]
@@ -25,6 +26,7 @@
 
 pub mod bookie_client;
 mod client;
+pub mod metrics;
 pub mod placement;
 pub mod quorum;
 mod read_handle;
@@ -35,6 +37,7 @@ pub mod writer;
 
 pub use bookie_client::{BookieClient, BookiePool, ClientError};
 pub use client::{BookieSource, ClientConfig, ClosedLedger, LedgerClient, LedgerError, OpenMode};
+pub use metrics::LedgerMetrics;
 pub use placement::{Candidate, NotEnoughBookies, PlacementPolicy};
 pub use read_handle::LedgerReader;
 pub use reader::{EntryRead, ReadAction, ReadError};

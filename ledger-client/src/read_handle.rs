@@ -6,7 +6,7 @@
 //! winner's result back, so concurrent recoverers agree.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use folio_namespace::NsError;
@@ -267,6 +267,21 @@ fn read_outcome(answer: Result<Response, crate::ClientError>) -> ReadOutcome {
 
 /// Runs one [`EntryRead`] against the bookies.
 async fn read_entry(
+    inner: &Arc<Inner>,
+    ledger_id: u64,
+    quorum: QuorumConfig,
+    ensemble: Vec<BookieId>,
+    entry_id: u64,
+    lac: i64,
+) -> Result<Entry, LedgerError> {
+    let started = Instant::now();
+    let entry = read_verified(inner, ledger_id, quorum, ensemble, entry_id, lac).await?;
+    inner.metrics.read(started.elapsed());
+    Ok(entry)
+}
+
+/// One verified read of `entry_id`, with speculative retries.
+async fn read_verified(
     inner: &Arc<Inner>,
     ledger_id: u64,
     quorum: QuorumConfig,

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use folio_namespace::ledgers::{EnsembleSegment, LedgerMetadata, LedgerState};
@@ -141,13 +141,17 @@ impl LedgerWriter {
     }
 }
 
+/// Where an append's entry id (or failure) goes.
+type AppendReply = oneshot::Sender<Result<u64, LedgerError>>;
+
 struct Driver {
     inner: Arc<Inner>,
     core: Writer,
     meta: LedgerMetadata,
     version: u64,
     /// Callers waiting for acknowledgement, by entry id, in order.
-    waiting: VecDeque<(u64, oneshot::Sender<Result<u64, LedgerError>>)>,
+    /// Each with the time the core accepted it, for the append latency.
+    waiting: VecDeque<(u64, Instant, AppendReply)>,
     /// Appends accepted from the channel while the window was full.
     deferred: VecDeque<Command>,
     close: Option<oneshot::Sender<Result<ClosedLedger, LedgerError>>>,
@@ -191,7 +195,7 @@ impl Driver {
     fn retry_deferred(&mut self) {
         while let Some(Command::Append { payload, reply }) = self.deferred.pop_front() {
             match self.core.append(&payload, self.inner.now_ms()) {
-                Ok(entry_id) => self.waiting.push_back((entry_id, reply)),
+                Ok(entry_id) => self.waiting.push_back((entry_id, Instant::now(), reply)),
                 Err(WriteError::WindowFull { .. }) => {
                     self.deferred.push_front(Command::Append { payload, reply });
                     return;
@@ -216,9 +220,13 @@ impl Driver {
             Event::EnsembleChanged(Ok((ensemble, meta, version))) => {
                 self.meta = meta;
                 self.version = version;
+                self.inner.metrics.ensemble_changed();
                 self.core.ensemble_changed(ensemble, self.inner.now_ms());
             }
-            Event::EnsembleChanged(Err(reason)) => self.core.ensemble_change_failed(reason),
+            Event::EnsembleChanged(Err(reason)) => {
+                self.inner.metrics.ensemble_change_failed();
+                self.core.ensemble_change_failed(reason);
+            }
         }
     }
 
@@ -263,11 +271,12 @@ impl Driver {
                     });
                 }
                 WriteAction::Acknowledged { entry_id } => {
-                    while let Some((id, _)) = self.waiting.front() {
+                    while let Some((id, _, _)) = self.waiting.front() {
                         if *id > entry_id {
                             break;
                         }
-                        if let Some((id, reply)) = self.waiting.pop_front() {
+                        if let Some((id, accepted, reply)) = self.waiting.pop_front() {
+                            self.inner.metrics.append(accepted.elapsed());
                             let _ = reply.send(Ok(id));
                         }
                     }
@@ -306,7 +315,7 @@ impl Driver {
                     }
                 }
                 WriteAction::Stopped(err) => {
-                    for (_, reply) in self.waiting.drain(..) {
+                    for (_, _, reply) in self.waiting.drain(..) {
                         let _ = reply.send(Err(LedgerError::Write(err.clone())));
                     }
                     for command in self.deferred.drain(..) {

@@ -531,4 +531,18 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
         })
         .expect("+Inf bucket");
     assert_eq!(inf.value, count);
+
+    // The ledger client's histograms moved too: the PUTs appended entries and the
+    // GET read two.
+    let appends = |s: &[Sample]| total(s, "folio_ledger_append_duration_seconds_count", None);
+    let reads = |s: &[Sample]| total(s, "folio_ledger_read_duration_seconds_count", None);
+    assert!(
+        appends(&after) - appends(&before) >= 4.0,
+        "1.5 MiB is two entries, plus two small objects"
+    );
+    assert!(reads(&after) - reads(&before) >= 2.0);
+    assert_eq!(
+        total(&after, "folio_ledger_ensemble_changes_total", None),
+        0.0
+    );
 }
