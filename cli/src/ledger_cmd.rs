@@ -56,8 +56,9 @@ enum LedgerCommand {
     /// the tail and close it. A live writer of the ledger is stopped (Fenced).
     ///
     /// Needs the ledger's metadata: a stopped gateway's or standalone's namespace
-    /// directory (--metadata-dir; a running one holds its lock) or a cluster's
-    /// metadata URL.
+    /// directory (--metadata-dir; a running one holds its lock), a cluster's
+    /// metadata URL, or else a running server's admin API (--admin-url,
+    /// --admin-token).
     Recover(RecoverArgs),
     /// List ledgers (id, state, quorum, length, links) through the admin API.
     Ls(crate::admin::ledger::LsArgs),
@@ -155,6 +156,10 @@ struct RecoverArgs {
     ledger_id: u64,
     #[command(flatten)]
     connection: Connection,
+    /// Without --metadata-dir or --metadata-url: recover through a running server's
+    /// admin API.
+    #[command(flatten)]
+    admin: crate::admin::AdminConn,
 }
 
 /// Runs `folio ledger`.
@@ -163,6 +168,11 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
     let command = match args.command {
         LedgerCommand::Ls(args) => return crate::admin::ledger::ls(args),
         LedgerCommand::Show(args) => return crate::admin::ledger::show(args),
+        LedgerCommand::Recover(args)
+            if args.connection.metadata_dir.is_none() && args.connection.metadata_url.is_none() =>
+        {
+            return crate::admin::ledger::recover(args.ledger_id, &args.admin);
+        }
         other => other,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -546,3 +546,98 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
         0.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_tree_recover_bookie_info_and_urep() {
+    let server = Server::start();
+    let s3 = client(&server);
+
+    let created = folio_ok(&server, &["bucket", "create", "docs"]);
+    assert!(
+        created.starts_with("created bucket docs (id ")
+            && created.ends_with("owner FOLIOTESTROOTKEY)\n"),
+        "{created}"
+    );
+    let ls = folio_json(&server, &["bucket", "ls"]);
+    assert_eq!(ls["buckets"][0]["name"], "docs");
+    let out = folio(&server, &["bucket", "create", "docs"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "folio: bucket \"docs\" exists (409 Conflict)\n"
+    );
+    for key in ["a/b/c.txt", "a/d.txt", "e.txt"] {
+        s3.put_object()
+            .bucket("docs")
+            .key(key)
+            .body(ByteStream::from_static(b"abc"))
+            .send()
+            .await
+            .expect("put");
+    }
+    assert_eq!(
+        folio_ok(&server, &["ns", "tree", "docs"]),
+        "docs\n├── a/\n│   ├── b/\n│   │   └── c.txt (3 B)\n│   └── d.txt (3 B)\n└── e.txt (3 B)\n"
+    );
+    assert_eq!(
+        folio_ok(&server, &["ns", "tree", "docs/a/", "--depth", "1"]),
+        "docs/a/\n├── b/\n└── d.txt (3 B)\n"
+    );
+
+    // Recover through the admin API: a closed ledger answers as it is.
+    let stat = folio_json(&server, &["ns", "stat", "docs/e.txt"]);
+    let id = stat["segments"][0]["ledger_id"]
+        .as_u64()
+        .expect("ledger id");
+    assert_eq!(
+        folio_ok(&server, &["ledger", "recover", &id.to_string()]),
+        format!("ledger {id} closed: last entry 0, length 3 bytes\n")
+    );
+
+    // A bookie by address.
+    let address = stat["segments"][0]["ledger"]["ensembles"][0]["bookies"][0]
+        .as_str()
+        .expect("bookie")
+        .to_owned();
+    let info = folio_json(&server, &["bookie", "info", &address]);
+    assert_eq!(
+        (info["address"].as_str(), info["state"].as_str()),
+        (Some(address.as_str()), Some("rw"))
+    );
+    let human = folio_ok(&server, &["bookie", "info", &address]);
+    assert!(human.contains("state           rw\n"), "{human}");
+    assert!(
+        !folio(&server, &["bookie", "info", "127.0.0.1:1"])
+            .status
+            .success()
+    );
+
+    // Nothing is under-replicated.
+    assert_eq!(
+        folio_json(&server, &["urep", "ls"])["ledgers"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        folio_ok(&server, &["urep", "ls"]),
+        "LEDGER  MISSING  SINCE  CLAIMED BY\n"
+    );
+
+    // Only an empty bucket is deleted.
+    let out = folio(&server, &["bucket", "rm", "docs"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "folio: bucket \"docs\" is not empty (409 Conflict)\n"
+    );
+    for key in ["a/b/c.txt", "a/d.txt", "e.txt"] {
+        s3.delete_object()
+            .bucket("docs")
+            .key(key)
+            .send()
+            .await
+            .expect("delete");
+    }
+    assert_eq!(
+        folio_ok(&server, &["bucket", "rm", "docs"]),
+        "deleted bucket docs\n"
+    );
+    assert!(!folio(&server, &["bucket", "info", "docs"]).status.success());
+}

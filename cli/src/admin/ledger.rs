@@ -87,6 +87,21 @@ pub fn ls(args: LsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `folio ledger recover ID` through the admin API.
+pub fn recover(ledger_id: u64, conn: &AdminConn) -> anyhow::Result<()> {
+    let client = Client::new(conn)?;
+    let answer = client.post(&format!("/v1/ledgers/{ledger_id}/recover"), &json!({}))?;
+    if client.json {
+        return client.print_json(&answer);
+    }
+    println!(
+        "ledger {ledger_id} closed: last entry {}, length {} bytes",
+        text(&answer, "last_entry_id"),
+        text(&answer, "length_bytes")
+    );
+    Ok(())
+}
+
 /// Runs `folio ledger show`.
 pub fn show(args: ShowArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.conn)?;
