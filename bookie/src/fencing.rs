@@ -15,7 +15,7 @@
 //! - a read-only bookie refuses normal adds with `ReadOnly` and accepts recovery
 //!   adds, fences and explicit LACs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use folio_proto::{AddEntry, MasterKey, NO_ENTRY, Status};
 
@@ -92,6 +92,10 @@ struct Ledger {
 pub struct LedgerTable {
     ledgers: HashMap<u64, Ledger>,
     read_only: bool,
+    /// Ledgers deleted since start-up. Adds to them are refused: storage drops a
+    /// deleted ledger's entries at the next checkpoint, so acknowledging one would
+    /// lose an acknowledged entry.
+    deleted: HashSet<u64>,
 }
 
 impl LedgerTable {
@@ -113,6 +117,7 @@ impl LedgerTable {
         LedgerTable {
             ledgers,
             read_only: false,
+            deleted: HashSet::new(),
         }
     }
 
@@ -160,6 +165,9 @@ impl LedgerTable {
     /// Admits an add whose digest was verified, returning the records to journal.
     pub fn admit_add(&mut self, add: &AddEntry) -> Result<Vec<JournalRecord>, Status> {
         let ledger_id = add.entry.ledger_id();
+        if self.deleted.contains(&ledger_id) {
+            return Err(Status::NoSuchLedger);
+        }
         if self.read_only && !add.recovery {
             return Err(Status::ReadOnly);
         }
@@ -181,6 +189,13 @@ impl LedgerTable {
         self.authorize(ledger_id, &add.master_key, &mut records)?;
         records.push(JournalRecord::Add(add.entry.clone()));
         Ok(records)
+    }
+
+    /// Admits a deletion: from now on adds to the ledger are refused, so none can be
+    /// journaled after the deletion record. Returns the record to journal.
+    pub fn admit_delete(&mut self, ledger_id: u64) -> Vec<JournalRecord> {
+        self.deleted.insert(ledger_id);
+        vec![JournalRecord::DeleteLedger { ledger_id }]
     }
 
     /// Admits a fence. Returns the records to journal, or none if the fence is
@@ -238,6 +253,7 @@ impl LedgerTable {
             }
             JournalRecord::DeleteLedger { ledger_id } => {
                 self.ledgers.remove(ledger_id);
+                self.deleted.insert(*ledger_id);
                 return false;
             }
         };

@@ -97,9 +97,11 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
             }
         }
         Request::DeleteLedger(r) => {
-            let waiter = shared.journal.append(vec![JournalRecord::DeleteLedger {
-                ledger_id: r.ledger_id,
-            }]);
+            // Under the table's lock, like adds, so that no add is journaled after it.
+            let waiter = {
+                let mut table = shared.state.table();
+                shared.journal.append(table.admit_delete(r.ledger_id))
+            };
             Response::DeleteLedger(DeleteLedgerResponse {
                 status: durable(waiter).await,
                 ledger_id: r.ledger_id,

@@ -445,6 +445,36 @@ async fn deleted_ledger_is_gone_after_restart() {
     b.shutdown().await.expect("shutdown");
 }
 
+/// §DeleteLedger: an add to a deleted ledger is refused rather than acknowledged, since
+/// the next checkpoint drops a deleted ledger's entries (an acknowledged add would be
+/// lost). Regression test: such adds used to get Ok and vanish at the checkpoint.
+#[tokio::test]
+async fn adds_to_a_deleted_ledger_are_refused_not_lost() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = start(tmp.path()).await;
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..3 {
+        assert_eq!(status(&c, add(13, e, false)).await, Status::Ok);
+    }
+    let del = Request::DeleteLedger(DeleteLedger { ledger_id: 13 });
+    assert_eq!(status(&c, del).await, Status::Ok);
+    assert_eq!(status(&c, add(13, 0, false)).await, Status::NoSuchLedger);
+    assert_eq!(status(&c, add(13, 1, true)).await, Status::NoSuchLedger);
+    b.checkpoint().await.expect("checkpoint");
+    // Nothing was acknowledged, so nothing can have been lost; other ledgers go on.
+    assert_eq!(
+        status(&c, read(13, ReadTarget::Entry(0), false)).await,
+        Status::NoSuchLedger
+    );
+    assert_eq!(status(&c, add(14, 0, false)).await, Status::Ok);
+    b.checkpoint().await.expect("checkpoint");
+    assert_eq!(
+        status(&c, read(14, ReadTarget::Entry(0), false)).await,
+        Status::Ok
+    );
+    b.shutdown().await.expect("shutdown");
+}
+
 /// §Frames: a malformed body is answered BadRequest under its request id and the
 /// connection stays usable; an oversized frame closes the connection.
 #[tokio::test]
