@@ -16,7 +16,6 @@ use folio_proto::{
 
 use crate::bookie::Shared;
 use crate::group_commit::AppendWaiter;
-use crate::journal::JournalRecord;
 
 /// How long an add waits for a full write cache to drain before TooManyRequests.
 const CACHE_FULL_WAIT: Duration = Duration::from_secs(5);
