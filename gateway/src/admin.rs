@@ -49,7 +49,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/v1/bookies/{address}", get(bookies::info))
         .route("/v1/urep", get(urep::list))
         .fallback(not_found)
-        .route_layer(middleware::from_fn_with_state(app.clone(), require_token))
+        // A layer, not a route layer: unknown paths need the token too.
+        .layer(middleware::from_fn_with_state(app.clone(), require_token))
         .with_state(app.clone());
     Router::new()
         .route("/health", get(health))

@@ -194,6 +194,9 @@ async fn ns_ledger_and_bookie_commands_print_tables_and_json() {
         assert_eq!(b["state"], "rw", "{b}");
         assert!(b["total_bytes"].as_u64().expect("total") > 0);
         assert!(ensemble.contains(&b["address"]), "{b} not in {ensemble:?}");
+        // Three objects, three ledgers, each on all three bookies (E = 3).
+        assert_eq!(b["ledgers"], 3, "{b}");
+        assert_eq!(b["ledgers_complete"], true, "{b}");
     }
     let human = folio_ok(&server, &["bookie", "ls"]);
     let lines: Vec<&str> = human.lines().collect();
@@ -209,7 +212,9 @@ async fn ns_ledger_and_bookie_commands_print_tables_and_json() {
             cols[2].parse::<f64>().is_ok() && cols[3].ends_with("iB"),
             "{line}"
         );
+        assert_eq!(cols[7], "3", "LEDGERS column: {line}");
     }
+    assert!(lines[0].contains("LEDGERS"), "{human}");
 }
 
 /// Today as `YYYY-MM-DD` (UTC), as `folio` prints it.
@@ -350,6 +355,22 @@ async fn a_wrong_admin_token_is_refused() {
         .await
         .expect("GET");
     assert_eq!(right.status(), 200);
+    // Unknown paths need the token too; /health does not.
+    let unknown = format!("{}/v1/nope", server.admin_endpoint());
+    assert_eq!(http.get(&unknown).send().await.expect("GET").status(), 401);
+    let known = http
+        .get(&unknown)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(known.status(), 404);
+    let health = http
+        .get(format!("{}/health", server.admin_endpoint()))
+        .send()
+        .await
+        .expect("GET /health");
+    assert_eq!(health.status(), 200);
 
     // API errors are JSON and the CLI prints them as one line.
     let missing_bucket = http

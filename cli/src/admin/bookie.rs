@@ -11,8 +11,8 @@ use super::{AdminConn, Client};
 /// `folio bookie ls|info`.
 #[derive(Debug, Subcommand)]
 pub enum BookieCommand {
-    /// List bookies: address, state (rw, ro, down), free and total space, last
-    /// heartbeat.
+    /// List bookies: address, state (rw, ro, down), free and total space, ledgers
+    /// held, last heartbeat.
     Ls {
         #[command(flatten)]
         conn: AdminConn,
@@ -38,6 +38,12 @@ fn used(b: &Value) -> String {
     }
 }
 
+/// Ledgers held, with `+` if the server's scan stopped before the last ledger.
+fn ledgers(b: &Value) -> String {
+    let more = b.get("ledgers_complete").and_then(Value::as_bool) == Some(false);
+    format!("{}{}", text(b, "ledgers"), if more { "+" } else { "" })
+}
+
 /// Runs `folio bookie ls|info`.
 pub fn run(command: BookieCommand) -> anyhow::Result<()> {
     match command {
@@ -47,7 +53,15 @@ pub fn run(command: BookieCommand) -> anyhow::Result<()> {
             if client.json {
                 return client.print_json(&answer);
             }
-            let mut table = Table::new(&["ADDRESS", "STATE", "FREE", "TOTAL", "USED", "HEARTBEAT"]);
+            let mut table = Table::new(&[
+                "ADDRESS",
+                "STATE",
+                "FREE",
+                "TOTAL",
+                "USED",
+                "LEDGERS",
+                "HEARTBEAT",
+            ]);
             for b in array(&answer, "bookies") {
                 table.row(vec![
                     text(b, "address"),
@@ -55,6 +69,7 @@ pub fn run(command: BookieCommand) -> anyhow::Result<()> {
                     size(b, "free_bytes"),
                     size(b, "total_bytes"),
                     used(b),
+                    ledgers(b),
                     time(b, "last_heartbeat_ms"),
                 ]);
             }
@@ -75,6 +90,7 @@ pub fn run(command: BookieCommand) -> anyhow::Result<()> {
                 ("free", size(&b, "free_bytes")),
                 ("total", size(&b, "total_bytes")),
                 ("used", used(&b)),
+                ("ledgers", ledgers(&b)),
                 ("last heartbeat", time(&b, "last_heartbeat_ms")),
                 ("error", text(&b, "error")),
             ]);

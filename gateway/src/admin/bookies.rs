@@ -1,5 +1,10 @@
 //! `/v1/bookies`: every bookie the gateway knows (its configured list and the
-//! registry), each asked for its state and disk space over the bookie protocol.
+//! registry), each asked for its state and disk space over the bookie protocol, with
+//! the number of ledgers whose ensembles name it.
+//!
+//! Ledgers held are counted by a scan of ledger metadata, in pages of 1,000 ids (one
+//! transaction each), of at most [`LEDGER_SCAN_LIMIT`] ledgers; `ledgers_complete`
+//! is false when the scan stopped there.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,13 +12,19 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use folio_ledger::BookieId;
+use folio_namespace::NsError;
 use folio_namespace::bookies::{self, BookieRecord, BookieState};
+use folio_namespace::ledgers;
 use folio_proto::BookieState as ReportedState;
 use serde::Serialize;
 
 use super::error::{ApiError, ns, ok};
 use crate::app::App;
 use crate::upload::now_ms;
+
+/// Most ledgers one `/v1/bookies` request reads to count the ledgers each bookie holds.
+pub(crate) const LEDGER_SCAN_LIMIT: usize = 100_000;
+const LEDGER_PAGE: usize = 1000;
 
 #[derive(Serialize)]
 struct BookieView {
@@ -28,8 +39,49 @@ struct BookieView {
     free_bytes: Option<u64>,
     total_bytes: Option<u64>,
     last_heartbeat_ms: Option<u64>,
+    /// Ledgers whose ensembles name it (as far as the scan went).
+    ledgers: u64,
+    /// Whether every ledger was scanned.
+    ledgers_complete: bool,
     /// Why GetBookieInfo failed, if it did.
     error: Option<String>,
+}
+
+/// Ledgers per bookie address, and whether the scan saw every ledger.
+async fn ledgers_held(app: &App) -> Result<(BTreeMap<String, u64>, bool), ApiError> {
+    let mut held: BTreeMap<String, u64> = BTreeMap::new();
+    let mut after = None;
+    let mut scanned = 0;
+    while scanned < LEDGER_SCAN_LIMIT {
+        let page = app
+            .db
+            .transact(move |tx, _| {
+                let ids = ledgers::list_ids(tx, after, LEDGER_PAGE)?;
+                let mut metas = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    metas.extend(ledgers::get(tx, *id)?.map(|m| m.value));
+                }
+                Ok::<_, NsError>((ids.last().copied(), ids.len(), metas))
+            })
+            .await
+            .map_err(|e| ns("scan ledgers", e))?;
+        let (last, n, metas) = page;
+        for meta in metas {
+            let mut names: Vec<String> =
+                meta.segments.into_iter().flat_map(|s| s.bookies).collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                *held.entry(name).or_default() += 1;
+            }
+        }
+        scanned += n;
+        if n < LEDGER_PAGE {
+            return Ok((held, true));
+        }
+        after = last;
+    }
+    Ok((held, false))
 }
 
 async fn view(
@@ -72,6 +124,8 @@ async fn view(
         free_bytes: free,
         total_bytes: total,
         last_heartbeat_ms: record.map(|r| r.last_heartbeat_ms),
+        ledgers: 0,
+        ledgers_complete: false,
         error,
     }
 }
@@ -91,14 +145,17 @@ async fn all(app: &App) -> Result<Vec<BookieView>, ApiError> {
         let address = record.address.clone();
         known.entry(address).or_default().2 = Some(record);
     }
-    Ok(futures::future::join_all(
-        known
-            .into_iter()
-            .map(|(address, (configured, rack, record))| {
-                view(app, address, configured, rack, record)
-            }),
-    )
-    .await)
+    let (held, complete) = ledgers_held(app).await?;
+    let mut views =
+        futures::future::join_all(known.into_iter().map(
+            |(address, (configured, rack, record))| view(app, address, configured, rack, record),
+        ))
+        .await;
+    for v in &mut views {
+        v.ledgers = held.get(&v.address).copied().unwrap_or(0);
+        v.ledgers_complete = complete;
+    }
+    Ok(views)
 }
 
 /// `GET /v1/bookies`.
