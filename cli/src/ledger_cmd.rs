@@ -4,7 +4,9 @@
 //! - `simpletest` writes N entries to a new ledger, pipelined, reads them back,
 //!   verifies every byte, and reports throughput and append latency;
 //! - `read` prints the entries of a ledger (a summary per entry, or raw bytes);
-//! - `recover` fences and closes a ledger whose writer is gone.
+//! - `recover` fences and closes a ledger whose writer is gone;
+//! - `ls` and `show` (and `recover` without --metadata-dir or --metadata-url) ask a
+//!   running server's admin API instead (`crate::admin::ledger`).
 //!
 //! Ledger metadata lives in the namespace. The embedded namespace is locked by the
 //! process that serves it (a gateway or `folio standalone`), so `read` and `recover`
