@@ -104,6 +104,19 @@ async fn ns_ledger_and_bookie_commands_print_tables_and_json() {
         "{long}"
     );
     assert_eq!(lines[3], "2 objects, 1.5 MiB, 0 directories");
+    // A directory shows its total size and object count.
+    let long = folio_ok(&server, &["ns", "ls", "photos", "--long"]);
+    let dir: Vec<&str> = long
+        .lines()
+        .nth(1)
+        .expect("2024/ row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(dir, ["1.5", "MiB", "2", "DIR", "-", "2024/"], "{long}");
+    let ls = folio_json(&server, &["ns", "ls", "photos", "--long"]);
+    assert_eq!(ls["prefix_totals"]["2024/"]["objects"], 2);
+    assert_eq!(ls["prefix_totals"]["2024/"]["bytes"], PHOTO_BYTES + 10);
+    assert_eq!(ls["prefix_totals"]["2024/"]["complete"], true);
 
     // ns stat: the record and its ledgers.
     let stat = folio_json(&server, &["ns", "stat", "photos/2024/a.jpg"]);

@@ -28,7 +28,8 @@ enum NsCommand {
         /// List every object under the prefix instead of stopping at `/`.
         #[arg(long, short = 'r')]
         recursive: bool,
-        /// Show size, modification time and ETag.
+        /// Show size, object count, modification time and ETag (directories are
+        /// counted by a bounded scan).
         #[arg(long, short = 'l')]
         long: bool,
     },
@@ -87,15 +88,23 @@ fn ls_buckets(client: &Client, long: bool) -> anyhow::Result<()> {
 }
 
 /// Every page of `ls`, merged into one answer of the API's shape.
-fn ls_all(client: &Client, bucket: &str, prefix: &str, recursive: bool) -> anyhow::Result<Value> {
+fn ls_all(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    recursive: bool,
+    counts: bool,
+) -> anyhow::Result<Value> {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
+    let mut totals = serde_json::Map::new();
     let mut after: Option<String> = None;
     loop {
         let mut query = vec![
             ("bucket", bucket.to_owned()),
             ("prefix", prefix.to_owned()),
             ("recursive", recursive.to_string()),
+            ("counts", counts.to_string()),
         ];
         if let Some(a) = &after {
             query.push(("after", a.clone()));
@@ -103,18 +112,25 @@ fn ls_all(client: &Client, bucket: &str, prefix: &str, recursive: bool) -> anyho
         let page = client.get("/v1/ns/ls", &query)?;
         objects.extend(array(&page, "objects").iter().cloned());
         prefixes.extend(array(&page, "prefixes").iter().cloned());
+        if let Some(map) = page.get("prefix_totals").and_then(Value::as_object) {
+            totals.extend(map.clone());
+        }
         match page.get("next_after").and_then(Value::as_str) {
             Some(next) => after = Some(next.to_owned()),
             None => break,
         }
     }
-    Ok(json!({
+    let mut merged = json!({
         "bucket": bucket,
         "prefix": prefix,
         "objects": objects,
         "prefixes": prefixes,
         "next_after": null,
-    }))
+    });
+    if counts {
+        merged["prefix_totals"] = Value::Object(totals);
+    }
+    Ok(merged)
 }
 
 /// Entries of a listing in name order: (name, object or `None` for a directory).
@@ -135,7 +151,7 @@ fn entries(listing: &Value) -> Vec<(String, Option<&Value>)> {
 
 fn ls(client: &Client, target: &str, recursive: bool, long: bool) -> anyhow::Result<()> {
     let (bucket, prefix) = split_target(target);
-    let listing = ls_all(client, bucket, prefix, recursive)?;
+    let listing = ls_all(client, bucket, prefix, recursive, long)?;
     if client.json {
         return client.print_json(&listing);
     }
@@ -145,7 +161,7 @@ fn ls(client: &Client, target: &str, recursive: bool, long: bool) -> anyhow::Res
         }
         return Ok(());
     }
-    let mut table = Table::new(&["SIZE", "MODIFIED", "ETAG", "NAME"]);
+    let mut table = Table::new(&["SIZE", "OBJECTS", "MODIFIED", "ETAG", "NAME"]);
     let (mut count, mut bytes) = (0u64, 0u64);
     for (name, object) in entries(&listing) {
         match object {
@@ -154,12 +170,24 @@ fn ls(client: &Client, target: &str, recursive: bool, long: bool) -> anyhow::Res
                 bytes += num(o, "size_bytes").unwrap_or(0);
                 table.row(vec![
                     size(o, "size_bytes"),
+                    "1".into(),
                     time(o, "mtime_ms"),
                     text(o, "etag"),
                     name,
                 ]);
             }
-            None => table.row(vec!["DIR".into(), "-".into(), "-".into(), name]),
+            None => {
+                // A directory: its totals, `+` when the server's count stopped early.
+                let t = &listing["prefix_totals"][&name];
+                let more = if t["complete"] == false { "+" } else { "" };
+                table.row(vec![
+                    format!("{}{more}", size(t, "bytes")),
+                    format!("{}{more}", text(t, "objects")),
+                    "DIR".into(),
+                    "-".into(),
+                    name,
+                ]);
+            }
         }
     }
     table.print();
@@ -296,7 +324,7 @@ fn tree(client: &Client, target: &str, depth: usize) -> anyhow::Result<()> {
 }
 
 fn tree_json(client: &Client, bucket: &str, prefix: &str, depth: usize) -> anyhow::Result<Value> {
-    let listing = ls_all(client, bucket, prefix, false)?;
+    let listing = ls_all(client, bucket, prefix, false, false)?;
     let mut children = Vec::new();
     for p in array(&listing, "prefixes").iter().filter_map(Value::as_str) {
         children.push(if depth > 1 {
@@ -319,7 +347,7 @@ fn tree_print(
     depth: usize,
     indent: &str,
 ) -> anyhow::Result<()> {
-    let listing = ls_all(client, bucket, prefix, false)?;
+    let listing = ls_all(client, bucket, prefix, false, false)?;
     let all = entries(&listing);
     for (i, (name, object)) in all.iter().enumerate() {
         let last = i + 1 == all.len();

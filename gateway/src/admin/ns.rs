@@ -25,6 +25,9 @@ pub(crate) const INFO_SCAN_LIMIT_OBJECTS: usize = 100_000;
 /// Default and largest number of objects one `du` request scans.
 const DU_DEFAULT_OBJECTS: usize = 100_000;
 const DU_MAX_OBJECTS: usize = 1_000_000;
+/// With `counts=true`, most objects `ls` counts under one directory, and in all.
+const COUNT_PER_PREFIX_OBJECTS: usize = 10_000;
+const COUNT_PER_REQUEST_OBJECTS: usize = 100_000;
 
 /// Object count and bytes of a scan.
 #[derive(Debug, Default, Serialize)]
@@ -108,6 +111,7 @@ pub(crate) async fn ls(
     let recursive = q.flag("recursive")?;
     let after = q.get("after").map(str::to_owned);
     let limit = q.limit(list::MAX_KEYS_LIMIT, list::MAX_KEYS_LIMIT)?;
+    let counts = q.flag("counts")?;
     let id = bucket_id(&app, &bucket).await?;
     let p = prefix.clone();
     let page = app
@@ -136,12 +140,19 @@ pub(crate) async fn ls(
             ListEntry::CommonPrefix(p) => prefixes.push(p),
         }
     }
+    let prefix_totals = if counts {
+        Some(count_prefixes(&app, id, &prefixes).await?)
+    } else {
+        None
+    };
     #[derive(Serialize)]
     struct Answer {
         bucket: String,
         prefix: String,
         objects: Vec<ObjectEntry>,
         prefixes: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        prefix_totals: Option<BTreeMap<String, PrefixTotals>>,
         next_after: Option<String>,
     }
     ok(&Answer {
@@ -149,8 +160,50 @@ pub(crate) async fn ls(
         prefix,
         objects,
         prefixes,
+        prefix_totals,
         next_after: page.next_start_after,
     })
+}
+
+/// Objects and bytes under one directory of a listing.
+#[derive(Serialize)]
+struct PrefixTotals {
+    objects: u64,
+    bytes: u64,
+    /// False when the count stopped at its bound: the totals are lower bounds.
+    complete: bool,
+}
+
+/// Counts each directory of a listing, at most [`COUNT_PER_PREFIX_OBJECTS`] objects
+/// each and [`COUNT_PER_REQUEST_OBJECTS`] in all.
+async fn count_prefixes(
+    app: &App,
+    bucket_id: u64,
+    prefixes: &[String],
+) -> Result<BTreeMap<String, PrefixTotals>, ApiError> {
+    let mut budget = COUNT_PER_REQUEST_OBJECTS;
+    let mut out = BTreeMap::new();
+    for p in prefixes {
+        let bound = budget.min(COUNT_PER_PREFIX_OBJECTS);
+        let totals = if bound == 0 {
+            Totals {
+                next_after: Some(String::new()),
+                ..Totals::default()
+            }
+        } else {
+            scan_totals(app, bucket_id, p, None, bound).await?
+        };
+        budget -= totals.objects as usize;
+        out.insert(
+            p.clone(),
+            PrefixTotals {
+                objects: totals.objects,
+                bytes: totals.bytes,
+                complete: totals.next_after.is_none(),
+            },
+        );
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]
