@@ -254,6 +254,11 @@ async fn dispatch(
                 folio_s3::xml::access_control_policy(&owner(&b.owner)),
             )
         }
+        S3Op::GetObjectTagging { bucket, key, .. } => {
+            let b = bucket_for(app, p, &bucket, false).await?;
+            object::exists(app, b.id, &key).await?;
+            xml_response(StatusCode::OK, folio_s3::xml::empty_tagging())
+        }
         S3Op::CreateMultipartUpload(r) => {
             let b = bucket_for(app, p, &r.bucket, true).await?;
             multipart::create(app, p, &b, r).await

@@ -17,6 +17,7 @@ if [ -z "${AWS_CLI:-}" ]; then
     fi
 fi
 "$AWS_CLI" --version
+need_apt curl curl || exit 1
 bucket=awscli-compat
 awsc() {
     AWS_PAGER= "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" "$@"
@@ -156,6 +157,26 @@ upload_part_copy() {
         0 "uploads after the abort"
 }
 
+cp_mv_between_keys_and_stdin() {
+    # A server-side copy of the 100 MiB object: the CLI does a multipart copy
+    # (UploadPartCopy) above its 8 MiB threshold.
+    awsc s3 cp --only-show-errors "s3://$bucket/big/file.bin" "s3://$bucket/big/copy.bin"
+    awsc s3 mv --only-show-errors "s3://$bucket/big/copy.bin" "s3://$bucket/big/moved.bin"
+    awsc s3 cp --only-show-errors "s3://$bucket/big/moved.bin" "$COMPAT_WORK/moved"
+    cmp "$COMPAT_WORK/big" "$COMPAT_WORK/moved"
+    rm -f "$COMPAT_WORK/moved"
+    if awsc s3api head-object --bucket "$bucket" --key big/copy.bin 2>/dev/null; then
+        fail "mv left its source"
+    fi
+    # An upload of unknown size from stdin (multipart, 8 MiB parts).
+    head -c $((9 * 1024 * 1024)) "$COMPAT_WORK/big" | awsc s3 cp --only-show-errors - "s3://$bucket/stdin.bin"
+    awsc s3 cp --only-show-errors "s3://$bucket/stdin.bin" - | cmp - <(head -c $((9 * 1024 * 1024)) "$COMPAT_WORK/big")
+    # A presigned GET made by the CLI, used with curl.
+    local url
+    url=$(awsc s3 presign "s3://$bucket/meta/obj" --expires-in 300)
+    expect_eq "$(curl -sS "$url")" 0123456789abcdefghijklmnopqrstuvwxyz "body of a presigned GET"
+}
+
 rm_recursive() {
     awsc s3 rm --only-show-errors --recursive "s3://$bucket/"
     expect_eq "$(awsc s3api list-objects-v2 --bucket "$bucket" --no-paginate --query KeyCount --output text)" 0 \
@@ -172,5 +193,6 @@ step sync-200-files sync_200_files
 step ls ls_bucket
 step s3api-metadata-ranges s3api_metadata_and_ranges
 step s3api-upload-part-copy upload_part_copy
+step cp-mv-s3-to-s3-stdin-presign cp_mv_between_keys_and_stdin
 step rm-recursive rm_recursive
 finish

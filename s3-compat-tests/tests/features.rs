@@ -189,10 +189,6 @@ async fn bucket_subresources_that_are_not_implemented() {
             .await,
     );
     assert_not_implemented(
-        "GetObjectTagging",
-        s3.get_object_tagging().bucket(b).key("k").send().await,
-    );
-    assert_not_implemented(
         "PutObjectTagging",
         s3.put_object_tagging()
             .bucket(b)
@@ -272,6 +268,41 @@ async fn bucket_subresources_that_are_not_implemented() {
     assert_not_implemented(
         "GetBucketWebsite",
         s3.get_bucket_website().bucket(b).send().await,
+    );
+}
+
+/// folio stores no tags: GetObjectTagging answers an empty TagSet (aws-cli asks for
+/// it when it copies an object between keys), and setting tags is not implemented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_tagging_reads_an_empty_tag_set() {
+    let (_server, s3) = server_with_object("tags").await;
+    let got = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .expect("GetObjectTagging");
+    assert!(got.tag_set().is_empty(), "{got:?}");
+    let err = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("missing")
+        .send()
+        .await
+        .expect_err("missing key");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.code()),
+        Some("NoSuchKey"),
+        "{err:?}"
+    );
+    assert_not_implemented(
+        "DeleteObjectTagging",
+        s3.delete_object_tagging()
+            .bucket("tags")
+            .key("k")
+            .send()
+            .await,
     );
 }
 

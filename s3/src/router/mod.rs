@@ -291,6 +291,13 @@ fn object_op(
             version_id: query.non_empty("versionId"),
         });
     }
+    if *method == Method::GET && has("tagging") {
+        return Ok(S3Op::GetObjectTagging {
+            bucket,
+            key,
+            version_id: query.non_empty("versionId"),
+        });
+    }
     match subresource::lookup(method, true, has) {
         Lookup::Operation(operation) => {
             return Ok(S3Op::NotImplemented {

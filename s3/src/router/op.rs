@@ -98,6 +98,16 @@ pub enum S3Op {
         /// `versionId`, if given.
         version_id: Option<String>,
     },
+    /// `GET /bucket/key?tagging`. folio stores no tags, so the answer is an empty
+    /// TagSet; tools that copy tags with an object (aws-cli `s3 cp` between keys) ask.
+    GetObjectTagging {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// `versionId`, if given.
+        version_id: Option<String>,
+    },
     /// `POST /bucket/key?uploads`.
     CreateMultipartUpload(CreateMultipartUploadRequest),
     /// `PUT /bucket/key?partNumber=N&uploadId=U`.
@@ -391,6 +401,7 @@ impl S3Op {
             S3Op::HeadObject(_) => "HeadObject",
             S3Op::DeleteObject { .. } => "DeleteObject",
             S3Op::GetObjectAcl { .. } => "GetObjectAcl",
+            S3Op::GetObjectTagging { .. } => "GetObjectTagging",
             S3Op::CreateMultipartUpload(_) => "CreateMultipartUpload",
             S3Op::UploadPart(_) => "UploadPart",
             S3Op::UploadPartCopy(_) => "UploadPartCopy",
@@ -414,6 +425,7 @@ impl S3Op {
             | S3Op::DeleteObjects { bucket }
             | S3Op::DeleteObject { bucket, .. }
             | S3Op::GetObjectAcl { bucket, .. }
+            | S3Op::GetObjectTagging { bucket, .. }
             | S3Op::AbortMultipartUpload { bucket, .. } => Some(bucket),
             S3Op::ListObjects(r) => Some(&r.bucket),
             S3Op::ListObjectsV2(r) => Some(&r.bucket),
@@ -448,6 +460,7 @@ impl S3Op {
             | S3Op::DeleteObjects { .. } => None,
             S3Op::DeleteObject { key, .. }
             | S3Op::GetObjectAcl { key, .. }
+            | S3Op::GetObjectTagging { key, .. }
             | S3Op::AbortMultipartUpload { key, .. } => Some(key),
             S3Op::PutObject(r) => Some(&r.key),
             S3Op::CopyObject(r) => Some(&r.key),
@@ -476,6 +489,7 @@ impl S3Op {
             | S3Op::GetObject(_)
             | S3Op::HeadObject(_)
             | S3Op::GetObjectAcl { .. }
+            | S3Op::GetObjectTagging { .. }
             | S3Op::ListParts(_) => true,
             S3Op::CreateBucket { .. }
             | S3Op::DeleteBucket { .. }

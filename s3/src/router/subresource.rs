@@ -187,7 +187,7 @@ const BUCKET: &[Unsupported] = &[
     ),
 ];
 
-/// Object sub-resources. `acl` (GET), `uploads` and `uploadId` are routed to
+/// Object sub-resources. `acl` (GET), `tagging` (GET), `uploads` and `uploadId` are routed to
 /// implemented operations before this table is consulted.
 const OBJECT: &[Unsupported] = &[
     sub(

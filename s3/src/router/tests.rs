@@ -512,6 +512,21 @@ fn get_object_acl() {
 }
 
 #[test]
+fn get_object_tagging() {
+    // GET /example-object?tagging HTTP/1.1
+    let op = vhost("GET /example-object?tagging&versionId=v1", &[]);
+    assert_eq!(
+        op,
+        S3Op::GetObjectTagging {
+            bucket: "examplebucket".into(),
+            key: "example-object".into(),
+            version_id: Some("v1".into()),
+        }
+    );
+    assert!(op.is_read_only());
+}
+
+#[test]
 fn create_multipart_upload() {
     // POST /example-object?uploads HTTP/1.1
     let op = vhost(
@@ -677,7 +692,6 @@ fn unsupported_sub_resources_route_to_not_implemented() {
         ("GET /?analytics&id=x", "GetBucketAnalyticsConfiguration"),
         ("POST /", "PostObject"),
         ("PUT /k?acl", "PutObjectAcl"),
-        ("GET /k?tagging", "GetObjectTagging"),
         ("PUT /k?tagging", "PutObjectTagging"),
         ("DELETE /k?tagging", "DeleteObjectTagging"),
         ("GET /k?legal-hold", "GetObjectLegalHold"),

@@ -89,6 +89,13 @@ pub fn versioning_configuration() -> String {
     XmlWriter::new("VersioningConfiguration").finish("VersioningConfiguration")
 }
 
+/// The GetObjectTagging answer: an empty TagSet, since folio stores no tags.
+pub fn empty_tagging() -> String {
+    let mut w = XmlWriter::new("Tagging");
+    w.start("TagSet").end("TagSet");
+    w.finish("Tagging")
+}
+
 /// The GetBucketAcl / GetObjectAcl answer for folio's only ACL: the owner has
 /// FULL_CONTROL.
 pub fn access_control_policy(owner: &Owner) -> String {
@@ -186,6 +193,16 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
              <VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              </VersioningConfiguration>"
+        );
+    }
+
+    #[test]
+    fn empty_tagging_has_an_empty_tag_set() {
+        assert_eq!(
+            empty_tagging(),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+             <Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <TagSet></TagSet></Tagging>"
         );
     }
 

@@ -30,7 +30,7 @@ mod write;
 
 pub use self::bucket::{
     BucketEntry, ListAllMyBucketsResult, MAX_CREATE_BUCKET_BODY_BYTES, Owner,
-    access_control_policy, location_constraint, parse_create_bucket_configuration,
+    access_control_policy, empty_tagging, location_constraint, parse_create_bucket_configuration,
     versioning_configuration,
 };
 pub use self::copy::{copy_object_result, copy_part_result};
