@@ -333,6 +333,27 @@ async fn sse_c_is_refused_before_anything_is_stored() {
         .await
         .expect_err("nothing stored");
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+
+    // SSE-S3 is accepted and not claimed: the object is stored, and neither the PUT
+    // nor a HEAD says it is encrypted.
+    let put = s3
+        .put_object()
+        .bucket("ssec")
+        .key("sse-s3")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("PutObject with x-amz-server-side-encryption");
+    assert_eq!(put.server_side_encryption(), None);
+    let head = s3
+        .head_object()
+        .bucket("ssec")
+        .key("sse-s3")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.server_side_encryption(), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
