@@ -6,10 +6,8 @@
 //!
 //! The seed is printed; rerun one with `FOLIO_CRASH_SEED=<seed> cargo test -p folio --test crash`.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,80 +15,42 @@ use folio_bookie::probe::ProbeClient;
 use folio_proto::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-/// A `folio bookie` child process, killed (SIGKILL) when dropped.
-struct BookieProcess {
-    child: Child,
-    addr: SocketAddr,
-}
+mod common;
 
-impl BookieProcess {
-    fn start(data_dir: &Path, log: &Path) -> BookieProcess {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_folio"))
-            .args([
-                "bookie",
-                "--listen",
-                "127.0.0.1:0",
-                "--bookie-id",
-                "crash-test",
-            ])
-            .args([
-                "--checkpoint-interval",
-                "150ms",
-                "--write-cache-size",
-                "512KiB",
-            ])
-            .args([
-                "--journal-file-size",
-                "2MiB",
-                "--entry-log-file-size",
-                "4MiB",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("FOLIO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn folio bookie");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut process = BookieProcess {
-            child,
-            addr: "127.0.0.1:1".parse().expect("addr"),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("bookie printed its address within 30s");
-        process.addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        process
-    }
+use common::BookieProcess;
 
-    fn kill9(&mut self) {
-        // std's kill() sends SIGKILL on Unix.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for BookieProcess {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// Starts the crash test's bookie on `data_dir`, logging to `log`.
+fn start_bookie(data_dir: &Path, log: &Path) -> BookieProcess {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_folio"));
+    command
+        .args([
+            "bookie",
+            "--listen",
+            "127.0.0.1:0",
+            "--bookie-id",
+            "crash-test",
+        ])
+        .args([
+            "--checkpoint-interval",
+            "150ms",
+            "--write-cache-size",
+            "512KiB",
+        ])
+        .args([
+            "--journal-file-size",
+            "2MiB",
+            "--entry-log-file-size",
+            "4MiB",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stderr(log);
+    BookieProcess::spawn(command)
 }
 
 fn key() -> MasterKey {
@@ -178,7 +138,7 @@ async fn acknowledged_adds_survive_kill_9() {
     let acked: Arc<Mutex<Vec<(u64, u64, usize)>>> = Arc::default();
     let rounds = 6u64;
     for round in 0..rounds {
-        let mut bookie = BookieProcess::start(&data, &log);
+        let mut bookie = start_bookie(&data, &log);
         let client = Arc::new(ProbeClient::connect(bookie.addr).await.expect("connect"));
         let before = acked.lock().expect("lock").clone();
         verify(&client, &before).await;
@@ -262,7 +222,7 @@ async fn acknowledged_adds_survive_kill_9() {
         let n = acked.lock().expect("lock").len();
         eprintln!("round {round}: killed; {n} adds acknowledged so far");
     }
-    let bookie = BookieProcess::start(&data, &log);
+    let bookie = start_bookie(&data, &log);
     let client = ProbeClient::connect(bookie.addr).await.expect("connect");
     let all = acked.lock().expect("lock").clone();
     assert!(
@@ -285,7 +245,7 @@ async fn sigterm_shuts_down_gracefully() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let log = tmp.path().join("bookie.log");
-    let mut bookie = BookieProcess::start(&data, &log);
+    let mut bookie = start_bookie(&data, &log);
     let client = ProbeClient::connect(bookie.addr).await.expect("connect");
     let mut acked = Vec::new();
     for e in 0..20 {
@@ -309,7 +269,7 @@ async fn sigterm_shuts_down_gracefully() {
     let exit = exit.expect("exited within 10 s of SIGTERM");
     assert!(exit.success(), "exit status {exit}");
     drop(client);
-    let bookie = BookieProcess::start(&data, &log);
+    let bookie = start_bookie(&data, &log);
     let client = ProbeClient::connect(bookie.addr).await.expect("connect");
     verify(&client, &acked).await;
 }

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -33,58 +32,20 @@ use folio_proto::{AddEntry, Entry, EntryHeader, MasterKey, Request, Status};
 
 const FOLIO: &str = env!("CARGO_BIN_EXE_folio");
 
-/// A `folio bookie` child process, killed (SIGKILL) when dropped.
-struct BookieProcess {
-    child: Child,
-    addr: SocketAddr,
-}
+mod common;
 
-impl BookieProcess {
-    fn start(dir: &Path, name: &str) -> BookieProcess {
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("create log");
-        let mut child = Command::new(FOLIO)
-            .args(["bookie", "--listen", "127.0.0.1:0", "--bookie-id", name])
-            .arg("--data-dir")
-            .arg(dir.join(name))
-            .env("FOLIO_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("spawn folio bookie");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut process = BookieProcess {
-            child,
-            addr: "127.0.0.1:1".parse().expect("addr"),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("bookie printed its address within 30s");
-        process.addr = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        process
-    }
+use common::BookieProcess;
 
-    fn kill9(&mut self) {
-        // std's kill() sends SIGKILL on Unix.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for BookieProcess {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// Starts bookie `name` with its data and log under `dir`.
+fn start_bookie(dir: &Path, name: &str) -> BookieProcess {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("create log");
+    let mut command = Command::new(FOLIO);
+    command
+        .args(["bookie", "--listen", "127.0.0.1:0", "--bookie-id", name])
+        .arg("--data-dir")
+        .arg(dir.join(name))
+        .stderr(log);
+    BookieProcess::spawn(command)
 }
 
 /// Any child process, killed when dropped.
@@ -99,7 +60,7 @@ impl Drop for Killed {
 
 fn start_bookies(dir: &Path, n: usize) -> Vec<BookieProcess> {
     (0..n)
-        .map(|i| BookieProcess::start(dir, &format!("bookie-{i}")))
+        .map(|i| start_bookie(dir, &format!("bookie-{i}")))
         .collect()
 }
 

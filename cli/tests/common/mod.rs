@@ -1,0 +1,61 @@
+//! Helpers shared by the real-process tests of `cli/tests/`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A `folio bookie` child process, killed (SIGKILL) when dropped.
+pub struct BookieProcess {
+    /// The child process.
+    pub child: Child,
+    /// The address it listens on, from the line it prints once listening.
+    pub addr: SocketAddr,
+}
+
+impl BookieProcess {
+    /// Spawns `command` (a `folio bookie ... --listen 127.0.0.1:0` invocation whose
+    /// stderr the caller has set) and waits up to 30 s for the "listening on ADDR"
+    /// line on its stdout.
+    pub fn spawn(mut command: Command) -> BookieProcess {
+        let mut child = command
+            .env("FOLIO_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn folio bookie");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut process = BookieProcess {
+            child,
+            addr: "127.0.0.1:1".parse().expect("addr"),
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("bookie printed its address within 30s");
+        process.addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        process
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub fn kill9(&mut self) {
+        // std's kill() sends SIGKILL on Unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for BookieProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
