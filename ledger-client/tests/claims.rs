@@ -12,64 +12,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use folio_bookie::{Bookie, BookieConfig, BookieHandle};
-use folio_ledger::{
-    BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, LedgerError, OpenMode,
-    WriteError, WriterConfig,
-};
-use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
+use folio_ledger::{ClientConfig, LedgerClient, LedgerError, OpenMode, WriteError, WriterConfig};
+use folio_namespace::Db;
 
-struct Cluster {
-    _dir: tempfile::TempDir,
-    bookies: Vec<Option<BookieHandle>>,
-    candidates: Vec<Candidate>,
-    db: Db,
-}
+mod common;
 
-impl Cluster {
-    async fn start(n: usize) -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut bookies = Vec::new();
-        let mut candidates = Vec::new();
-        for i in 0..n {
-            let listen = "127.0.0.1:0".parse().expect("address");
-            let mut config = BookieConfig::new(dir.path().join(format!("bookie-{i}")), listen);
-            config.bookie_id = format!("bookie-{i}");
-            let handle = Bookie::start(config).await.expect("bookie starts");
-            candidates.push(Candidate {
-                id: BookieId::new(handle.local_addr().to_string()),
-                rack: None,
-            });
-            bookies.push(Some(handle));
-        }
-        let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
-            .expect("namespace opens");
-        Cluster {
-            _dir: dir,
-            bookies,
-            candidates,
-            db: Db::new(Arc::new(store)),
-        }
-    }
+use common::Cluster;
 
-    fn client(&self, explicit_lac_interval_ms: u64) -> LedgerClient {
-        let config = ClientConfig {
-            request_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_millis(500),
-            speculative_read_delay: Duration::from_millis(50),
-            writer: WriterConfig {
-                add_timeout_ms: 10_000,
-                explicit_lac_interval_ms,
-                ..WriterConfig::default()
-            },
-            ..ClientConfig::default()
-        };
-        LedgerClient::new(
-            self.db.clone(),
-            BookieSource::Static(self.candidates.clone()),
-            config,
-        )
-    }
+/// A client whose idle writers publish their LAC after `explicit_lac_interval_ms`.
+fn client(cluster: &Cluster, explicit_lac_interval_ms: u64) -> LedgerClient {
+    cluster.client(ClientConfig {
+        request_timeout: Duration::from_secs(10),
+        connect_timeout: Duration::from_millis(500),
+        speculative_read_delay: Duration::from_millis(50),
+        writer: WriterConfig {
+            add_timeout_ms: 10_000,
+            explicit_lac_interval_ms,
+            ..WriterConfig::default()
+        },
+        ..ClientConfig::default()
+    })
 }
 
 fn payload(i: u64) -> Bytes {
@@ -87,7 +49,7 @@ fn payload(i: u64) -> Bytes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_recoverers_converge_while_the_writer_appends() {
     let cluster = Cluster::start(3).await;
-    let writer_client = cluster.client(1_000);
+    let writer_client = client(&cluster, 1_000);
     let writer = writer_client.create(BTreeMap::new()).await.expect("create");
     let ledger_id = writer.ledger_id();
     // The writer appends (pipelined, 16 in flight) until something stops it.
@@ -118,7 +80,7 @@ async fn concurrent_recoverers_converge_while_the_writer_appends() {
         assert!(Instant::now() < deadline, "300 appends within 30 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (a, b) = (cluster.client(1_000), cluster.client(1_000));
+    let (a, b) = (client(&cluster, 1_000), client(&cluster, 1_000));
     let (ra, rb) = tokio::time::timeout(Duration::from_secs(60), async {
         tokio::join!(a.recover(ledger_id), b.recover(ledger_id))
     })
@@ -148,8 +110,7 @@ async fn concurrent_recoverers_converge_while_the_writer_appends() {
     assert_eq!(ra.length, expected_length);
 
     // A third client sees the same close and reads every entry.
-    let reader = cluster
-        .client(1_000)
+    let reader = client(&cluster, 1_000)
         .open(ledger_id, OpenMode::Recover)
         .await
         .expect("open");
@@ -170,7 +131,7 @@ async fn concurrent_recoverers_converge_while_the_writer_appends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_writer_publishes_its_lac() {
     let cluster = Cluster::start(3).await;
-    let client = cluster.client(200);
+    let client = client(&cluster, 200);
     let writer = client.create(BTreeMap::new()).await.expect("create");
     let ledger_id = writer.ledger_id();
     for i in 0..10u64 {
@@ -205,7 +166,7 @@ async fn an_idle_writer_publishes_its_lac() {
 async fn a_tailing_reader_follows_the_writer() {
     const ENTRIES: u64 = 40;
     let cluster = Cluster::start(3).await;
-    let client = cluster.client(100);
+    let client = client(&cluster, 100);
     let writer = client.create(BTreeMap::new()).await.expect("create");
     let ledger_id = writer.ledger_id();
     let mut reader = client
@@ -279,7 +240,7 @@ async fn a_tailing_reader_follows_the_writer() {
 async fn no_ensemble_change_once_recovery_began() {
     use folio_namespace::ledgers;
     let mut cluster = Cluster::start(4).await;
-    let client = cluster.client(1_000);
+    let client = client(&cluster, 1_000);
     let writer = client.create(BTreeMap::new()).await.expect("create");
     let ledger_id = writer.ledger_id();
     for i in 0..5u64 {
@@ -301,14 +262,8 @@ async fn no_ensemble_change_once_recovery_began() {
         .await
         .expect("CAS to IN_RECOVERY");
     let victim = found.value.segments[0].bookies[0].clone();
-    let index = cluster
-        .candidates
-        .iter()
-        .position(|c| c.id.as_str() == victim)
-        .expect("ours");
-    if let Some(handle) = cluster.bookies[index].take() {
-        handle.shutdown().await.expect("bookie stops");
-    }
+    let index = cluster.index_of(&victim);
+    cluster.stop(index).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut err = None;
     for i in 5..200u64 {

@@ -5,66 +5,14 @@
 //! ("Ledger guarantees") it checks.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use folio_bookie::{Bookie, BookieConfig, BookieHandle};
-use folio_ledger::{
-    BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, LedgerError, OpenMode,
-    QuorumConfig, WriteError, WriterConfig,
-};
-use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
+use folio_ledger::{ClientConfig, LedgerError, OpenMode, QuorumConfig, WriteError, WriterConfig};
 
-struct Cluster {
-    _dir: tempfile::TempDir,
-    bookies: Vec<Option<BookieHandle>>,
-    addresses: Vec<BookieId>,
-    db: Db,
-}
+mod common;
 
-impl Cluster {
-    async fn start(n: usize) -> Cluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut bookies = Vec::new();
-        let mut addresses = Vec::new();
-        for i in 0..n {
-            let listen = "127.0.0.1:0".parse().expect("address");
-            let mut config = BookieConfig::new(dir.path().join(format!("bookie-{i}")), listen);
-            config.bookie_id = format!("bookie-{i}");
-            let handle = Bookie::start(config).await.expect("bookie starts");
-            addresses.push(BookieId::new(handle.local_addr().to_string()));
-            bookies.push(Some(handle));
-        }
-        let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
-            .expect("namespace opens");
-        Cluster {
-            _dir: dir,
-            bookies,
-            addresses,
-            db: Db::new(Arc::new(store)),
-        }
-    }
-
-    fn client(&self, config: ClientConfig) -> LedgerClient {
-        let candidates = self
-            .addresses
-            .iter()
-            .map(|id| Candidate {
-                id: id.clone(),
-                rack: None,
-            })
-            .collect();
-        LedgerClient::new(self.db.clone(), BookieSource::Static(candidates), config)
-    }
-
-    /// Stops bookie `i` (it stops answering, like a lost machine).
-    async fn stop(&mut self, i: usize) {
-        if let Some(handle) = self.bookies[i].take() {
-            handle.shutdown().await.expect("bookie shuts down");
-        }
-    }
-}
+use common::Cluster;
 
 fn fast_config() -> ClientConfig {
     ClientConfig {
@@ -199,11 +147,7 @@ async fn a_lost_bookie_triggers_an_ensemble_change() {
         let (meta, _) = metadata(&cluster, ledger_id).await;
         meta.segments[0].bookies[0].clone()
     };
-    let victim = cluster
-        .addresses
-        .iter()
-        .position(|a| a.as_str() == in_use)
-        .expect("ensemble bookie is ours");
+    let victim = cluster.index_of(&in_use);
     cluster.stop(victim).await;
     for i in 20..60u64 {
         writer

@@ -1,0 +1,72 @@
+//! An in-process cluster for the ledger client's tests: bookies started with
+//! `folio_bookie::Bookie::start` on free loopback ports, each with its own data
+//! directory, and a real embedded namespace.
+
+use std::sync::Arc;
+
+use folio_bookie::{Bookie, BookieConfig, BookieHandle};
+use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient};
+use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
+
+/// Bookies and a namespace, removed with their temp directory on drop.
+pub struct Cluster {
+    _dir: tempfile::TempDir,
+    bookies: Vec<Option<BookieHandle>>,
+    /// Bookie addresses, by index.
+    pub addresses: Vec<BookieId>,
+    /// The namespace.
+    pub db: Db,
+}
+
+impl Cluster {
+    /// Starts `n` bookies and an empty namespace.
+    pub async fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut bookies = Vec::new();
+        let mut addresses = Vec::new();
+        for i in 0..n {
+            let listen = "127.0.0.1:0".parse().expect("address");
+            let mut config = BookieConfig::new(dir.path().join(format!("bookie-{i}")), listen);
+            config.bookie_id = format!("bookie-{i}");
+            let handle = Bookie::start(config).await.expect("bookie starts");
+            addresses.push(BookieId::new(handle.local_addr().to_string()));
+            bookies.push(Some(handle));
+        }
+        let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
+            .expect("namespace opens");
+        Cluster {
+            _dir: dir,
+            bookies,
+            addresses,
+            db: Db::new(Arc::new(store)),
+        }
+    }
+
+    /// A client over every bookie of the cluster.
+    pub fn client(&self, config: ClientConfig) -> LedgerClient {
+        let candidates = self
+            .addresses
+            .iter()
+            .map(|id| Candidate {
+                id: id.clone(),
+                rack: None,
+            })
+            .collect();
+        LedgerClient::new(self.db.clone(), BookieSource::Static(candidates), config)
+    }
+
+    /// The index of the bookie at `address`.
+    pub fn index_of(&self, address: &str) -> usize {
+        self.addresses
+            .iter()
+            .position(|a| a.as_str() == address)
+            .expect("a bookie of this cluster")
+    }
+
+    /// Stops bookie `i` (it stops answering, like a lost machine).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(handle) = self.bookies[i].take() {
+            handle.shutdown().await.expect("bookie shuts down");
+        }
+    }
+}
