@@ -127,6 +127,37 @@ virtual_host_style() {
     expect_eq "$status" 204 "virtual-host DELETE"
 }
 
+restricted_key() {
+    # A key made through the admin API with read permission on the bucket only.
+    local admin=(-sS -H "Authorization: Bearer $FOLIO_COMPAT_ADMIN_TOKEN" -H 'Content-Type: application/json')
+    curl "${admin[@]}" -o "$COMPAT_WORK/key.json" -X POST -d '{"name": "compat reader"}' "$ADMIN_ENDPOINT/v1/keys"
+    local id secret
+    id=$(sed -n 's/.*"access_key_id" *: *"\([^"]*\)".*/\1/p' "$COMPAT_WORK/key.json")
+    secret=$(sed -n 's/.*"secret" *: *"\([^"]*\)".*/\1/p' "$COMPAT_WORK/key.json")
+    [ -n "$id" ] && [ -n "$secret" ] || fail "no key in $(cat "$COMPAT_WORK/key.json")"
+    local reader=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$id:$secret")
+    local status
+    # No permission yet: refused.
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${reader[@]}" \
+        -H "x-amz-content-sha256: $empty_sha256" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 403 "GET with a key without permissions"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>AccessDenied</Code>" "error code"
+    curl "${admin[@]}" -o /dev/null -f -X POST -d "{\"bucket\": \"$bucket\", \"read\": true}" \
+        "$ADMIN_ENDPOINT/v1/keys/$id/allow"
+    status=$(curl -sS -o "$COMPAT_WORK/down" -w '%{http_code}' "${reader[@]}" \
+        -H "x-amz-content-sha256: $empty_sha256" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
+    expect_eq "$status" 200 "GET with read permission"
+    cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
+    status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${reader[@]}" \
+        -H "x-amz-content-sha256: $(printf w | sha256sum | cut -d' ' -f1)" --data-binary w -X PUT \
+        "$S3_ENDPOINT/$bucket/written-by-reader")
+    expect_eq "$status" 403 "PUT with read permission only"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>AccessDenied</Code>" "error code"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/written-by-reader")
+    expect_eq "$status" 404 "the refused PUT stored nothing"
+    curl "${admin[@]}" -o /dev/null -f -X DELETE "$ADMIN_ENDPOINT/v1/keys/$id"
+}
+
 anonymous_is_refused() {
     local status url
     for url in "$S3_ENDPOINT/$bucket/dir/raw%20key+1" "$S3_ENDPOINT/$bucket" "$S3_ENDPOINT/"; do
@@ -168,6 +199,7 @@ step sigv4-list sigv4_list
 step conditional-get-dates conditional_get
 step content-md5 content_md5
 step virtual-host-style virtual_host_style
+step restricted-key-permissions restricted_key
 step anonymous-403-AccessDenied anonymous_is_refused
 step wrong-secret-403 wrong_secret_is_refused
 step delete delete_all

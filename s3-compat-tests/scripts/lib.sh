@@ -4,6 +4,8 @@
 #   S3_ENDPOINT            http://127.0.0.1:PORT of the folio under test
 #   S3_HOSTPORT            127.0.0.1:PORT
 #   S3_ROOT_DOMAIN         the server's --root-domain for virtual-host-style requests
+#   ADMIN_ENDPOINT         http://127.0.0.1:PORT of its admin API
+#   FOLIO_COMPAT_ADMIN_TOKEN  the admin API's bearer token
 #   AWS_ACCESS_KEY_ID      its root access key
 #   AWS_SECRET_ACCESS_KEY  its root secret
 #   AWS_DEFAULT_REGION     us-east-1

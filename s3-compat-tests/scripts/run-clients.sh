@@ -76,9 +76,10 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
 # Virtual-host-style requests name buckets as BUCKET.$S3_ROOT_DOMAIN; clients reach
 # it with curl --connect-to, so nothing needs to resolve. Path-style works as well.
 export S3_ROOT_DOMAIN=s3.folio.test
+export FOLIO_COMPAT_ADMIN_TOKEN=folio-compat-admin-token-0123456789
 FOLIO_ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID \
     FOLIO_ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
-    FOLIO_ADMIN_TOKEN=folio-compat-admin-token-0123456789 \
+    FOLIO_ADMIN_TOKEN=$FOLIO_COMPAT_ADMIN_TOKEN \
     FOLIO_LOG=${FOLIO_LOG:-warn} \
     "$folio" standalone --data-dir "$tmp/data" \
     --s3-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --bookie-port-base 0 \
@@ -100,6 +101,8 @@ if [ -z "$ready" ]; then
 fi
 export S3_HOSTPORT=${ready#S3 on http://}
 export S3_ENDPOINT=http://$S3_HOSTPORT
+admin=$(grep -m1 -o 'admin on http://[0-9.]*:[0-9]*' "$tmp/folio.log" || true)
+export ADMIN_ENDPOINT=${admin#admin on }
 echo "folio standalone on $S3_ENDPOINT ($folio)"
 
 for client in "${clients[@]}"; do
