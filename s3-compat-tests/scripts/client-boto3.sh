@@ -19,7 +19,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import boto3' 2>/dev/
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null || exit 1
         python3 -m venv "$venv" || exit 1
     fi
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'boto3>=1.36' || exit 1
+    "$venv/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check 'boto3>=1.36' || exit 1
 fi
 py() {
     "$venv/bin/python" "$(dirname "$0")/boto3_client.py" "$@"
