@@ -22,7 +22,7 @@ pub const SECRET_KEY: &str = "folio-test-root-secret-key-0123456789";
 pub const ADMIN_TOKEN: &str = "folio-test-admin-token-0123456789";
 
 /// How long a server may take to start.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running `folio standalone` process, killed on drop.
 pub struct Server {

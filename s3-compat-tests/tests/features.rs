@@ -455,9 +455,11 @@ async fn small_gets_on_a_reused_connection_do_not_wait_for_nagle() {
         took.push(start.elapsed());
     }
     took.sort();
-    let median = took[took.len() / 2];
+    // With Nagle every request waits ~40 ms, so even the fastest tenth would; a loaded
+    // machine slows some requests, not the fastest tenth.
+    let p10 = took[took.len() / 10];
     assert!(
-        median < Duration::from_millis(35),
-        "median 4 KiB GET on a warm connection took {median:?}: {took:?}"
+        p10 < Duration::from_millis(30),
+        "the fastest tenth of 4 KiB GETs on a warm connection took {p10:?}: {took:?}"
     );
 }
