@@ -13,6 +13,7 @@ mod admin;
 mod bookie_cmd;
 mod gateway_cmd;
 mod ledger_cmd;
+mod s3_settings;
 mod signal;
 mod standalone_cmd;
 mod units;

@@ -30,6 +30,7 @@ use folio_namespace::access_keys::{self, AccessKeyRecord};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use serde::{Deserialize, Serialize};
 
+use crate::s3_settings;
 use crate::units::{ConfigError, invalid, parse_size};
 
 /// Flags of `folio standalone`. Every key of the TOML file has a flag of the same
@@ -110,17 +111,6 @@ pub struct StandaloneConfig {
     tls_files: Option<(PathBuf, PathBuf)>,
 }
 
-fn address(
-    key: &'static str,
-    flag: &Option<String>,
-    file: &Option<String>,
-    default: &str,
-) -> Result<SocketAddr, ConfigError> {
-    let text = flag.as_deref().or(file.as_deref()).unwrap_or(default);
-    text.parse()
-        .map_err(|_| invalid(key, format!("{text:?} is not an IP address and port")))
-}
-
 /// Merges flags over the file over defaults, and validates.
 pub fn resolve(
     args: &StandaloneArgs,
@@ -133,28 +123,8 @@ pub fn resolve(
             format!("{bookies} is not between 1 and 16"),
         ));
     }
-    let entry_size = match args.entry_size.as_ref().or(file.entry_size.as_ref()) {
-        Some(s) => parse_size(s).map_err(|m| invalid("entry_size", m))?,
-        None => 1 << 20,
-    };
-    if !(4096..=8 << 20).contains(&entry_size) {
-        return Err(invalid("entry_size", "must be between 4KiB and 8MiB"));
-    }
-    let region = args
-        .region
-        .clone()
-        .or(file.region.clone())
-        .unwrap_or_else(|| "us-east-1".into());
-    if region.is_empty()
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(invalid(
-            "region",
-            format!("{region:?} is not a region name"),
-        ));
-    }
+    let entry_size = s3_settings::entry_size(&args.entry_size, &file.entry_size)?;
+    let region = s3_settings::region(&args.region, &file.region)?;
     let bookie_write_cache_bytes = match args
         .bookie_write_cache
         .as_ref()
@@ -169,15 +139,10 @@ pub fn resolve(
             "must be between 1MiB and 1GiB",
         ));
     }
-    let tls_files = match (
+    let tls_files = s3_settings::tls_files(
         args.tls_cert.clone().or(file.tls_cert.clone()),
         args.tls_key.clone().or(file.tls_key.clone()),
-    ) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        (Some(_), None) => return Err(invalid("tls_key", "must be set when tls_cert is")),
-        (None, Some(_)) => return Err(invalid("tls_cert", "must be set when tls_key is")),
-    };
+    )?;
     Ok(StandaloneConfig {
         tls_files,
         bookie_write_cache_bytes: bookie_write_cache_bytes as usize,
@@ -186,13 +151,13 @@ pub fn resolve(
             .clone()
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("folio-data")),
-        s3_listen: address(
+        s3_listen: s3_settings::address(
             "s3_listen",
             &args.s3_listen,
             &file.s3_listen,
             "127.0.0.1:9000",
         )?,
-        admin_listen: address(
+        admin_listen: s3_settings::address(
             "admin_listen",
             &args.admin_listen,
             &file.admin_listen,
@@ -205,7 +170,7 @@ pub fn resolve(
             .unwrap_or(3181),
         region,
         root_domain: args.root_domain.clone().or(file.root_domain.clone()),
-        entry_size_bytes: entry_size as u32,
+        entry_size_bytes: entry_size,
     })
 }
 
