@@ -190,6 +190,23 @@ impl Bookie {
     /// Fails without serving anything if a cookie is missing or mismatched, or the
     /// storage cannot be opened.
     pub async fn start(config: BookieConfig) -> Result<BookieHandle, StartError> {
+        Bookie::start_inner(config, None).await
+    }
+
+    /// Like [`Bookie::start`], but serves on a listener the caller already bound, so a
+    /// caller that picked a free port keeps it (no window for another process to take
+    /// it between choosing and binding).
+    pub async fn start_on(
+        config: BookieConfig,
+        listener: std::net::TcpListener,
+    ) -> Result<BookieHandle, StartError> {
+        Bookie::start_inner(config, Some(listener)).await
+    }
+
+    async fn start_inner(
+        config: BookieConfig,
+        bound: Option<std::net::TcpListener>,
+    ) -> Result<BookieHandle, StartError> {
         let cfg = config.clone();
         let shared = tokio::task::spawn_blocking(move || open(cfg))
             .await
@@ -201,9 +218,15 @@ impl Bookie {
             })??;
         let shared = Arc::new(shared);
         shared.check_disk();
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .context(|| format!("listen on {}", config.listen))?;
+        let listener = match bound {
+            Some(listener) => listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                .context(|| format!("serve on the listener bound to {}", config.listen))?,
+            None => tokio::net::TcpListener::bind(config.listen)
+                .await
+                .context(|| format!("listen on {}", config.listen))?,
+        };
         let local_addr = listener
             .local_addr()
             .context(|| "read listen address".into())?;

@@ -218,15 +218,17 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
 
     let addresses = bookie_addresses(&config)?;
     let mut bookies: Vec<BookieHandle> = Vec::new();
-    for (i, address) in addresses.iter().enumerate() {
-        let mut bookie = BookieConfig::new(dir.join(format!("bookie-{i}")), *address);
+    for (i, (address, listener)) in addresses.into_iter().enumerate() {
+        let mut bookie = BookieConfig::new(dir.join(format!("bookie-{i}")), address);
         bookie.bookie_id = format!("standalone-bookie-{i}");
         // N bookies share this process: keep each one's cache of unflushed entries
         // small, so an upload's memory stays bounded.
         bookie.write_cache_bytes = config.bookie_write_cache_bytes;
-        let handle = Bookie::start(bookie)
-            .await
-            .with_context(|| format!("start bookie {i} on {address}"))?;
+        let started = match listener {
+            Some(listener) => Bookie::start_on(bookie, listener).await,
+            None => Bookie::start(bookie).await,
+        };
+        let handle = started.with_context(|| format!("start bookie {i} on {address}"))?;
         bookies.push(handle);
     }
     let candidates = bookies
@@ -276,7 +278,12 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
 
 /// The bookie addresses: from the state file if this data directory has run before,
 /// else from the port base (0: free ports, chosen now and remembered).
-fn bookie_addresses(config: &StandaloneConfig) -> anyhow::Result<Vec<SocketAddr>> {
+///
+/// A free port chosen now comes with its listener, still bound, so that the bookie
+/// serves on exactly that socket.
+fn bookie_addresses(
+    config: &StandaloneConfig,
+) -> anyhow::Result<Vec<(SocketAddr, Option<std::net::TcpListener>)>> {
     let path = config.data_dir.join("standalone.toml");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let state: State =
@@ -295,23 +302,25 @@ fn bookie_addresses(config: &StandaloneConfig) -> anyhow::Result<Vec<SocketAddr>
                 config.bookies
             );
         }
-        return Ok(addresses);
+        return Ok(addresses.into_iter().map(|a| (a, None)).collect());
     }
     let mut addresses = Vec::new();
     for i in 0..config.bookies {
-        let port = if config.bookie_port_base == 0 {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port")?;
-            probe.local_addr().context("read a free port")?.port()
+        if config.bookie_port_base == 0 {
+            let listener =
+                std::net::TcpListener::bind("127.0.0.1:0").context("bind a free port")?;
+            let address = listener.local_addr().context("read a free port")?;
+            addresses.push((address, Some(listener)));
         } else {
-            config
+            let port = config
                 .bookie_port_base
                 .checked_add(i as u16)
-                .context("bookie_port_base + bookies exceeds 65535")?
-        };
-        addresses.push(SocketAddr::from(([127, 0, 0, 1], port)));
+                .context("bookie_port_base + bookies exceeds 65535")?;
+            addresses.push((SocketAddr::from(([127, 0, 0, 1], port)), None));
+        }
     }
     let state = State {
-        bookie_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+        bookie_addresses: addresses.iter().map(|(a, _)| a.to_string()).collect(),
     };
     write_private(
         &path,
