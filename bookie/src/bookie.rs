@@ -36,6 +36,7 @@ pub(crate) struct State {
     /// Woken after every successful checkpoint (the write cache has drained).
     cache_drained: Notify,
     write_cache_bytes: usize,
+    pub(crate) metrics: Arc<crate::metrics::BookieMetrics>,
 }
 
 impl State {
@@ -94,6 +95,10 @@ impl Apply for State {
     fn applied_through(&self, pos: JournalPos) {
         *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = pos;
     }
+
+    fn journal_synced(&self, elapsed: Duration) {
+        self.metrics.journal_fsync(elapsed);
+    }
 }
 
 /// What request handlers share.
@@ -138,6 +143,7 @@ impl Shared {
         }
         match self.disk.space() {
             Ok(space) => {
+                self.state.metrics.disk(space);
                 let mut table = self.state.table();
                 let was = table.read_only();
                 let now = next_read_only(was, space.usage(), self.config.disk_usage_threshold);
@@ -277,6 +283,7 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
         checkpoint_wanted: Notify::new(),
         cache_drained: Notify::new(),
         write_cache_bytes: config.write_cache_bytes,
+        metrics: Default::default(),
     });
     let jdir: Arc<dyn JournalDir> = Arc::new(FsJournalDir::open(&journal_dir)?);
     let outcome = journal::replay(jdir.as_ref(), mark, |record, _| state.apply(&record))?;
@@ -345,6 +352,11 @@ impl BookieHandle {
     /// The address the bookie listens on (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bookie's metrics (journal fsync, add and read latency, disk usage).
+    pub fn metrics(&self) -> Arc<crate::metrics::BookieMetrics> {
+        self.shared.state.metrics.clone()
     }
 
     /// Whether the bookie currently refuses new adds.

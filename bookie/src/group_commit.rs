@@ -53,6 +53,8 @@ pub trait Apply: Send + Sync + 'static {
     fn apply(&self, record: &JournalRecord);
     /// Everything up to `pos` is durable and applied.
     fn applied_through(&self, pos: JournalPos);
+    /// Told how long each journal fsync took (for metrics).
+    fn journal_synced(&self, _elapsed: std::time::Duration) {}
 }
 
 /// The waiter an append returns.
@@ -316,6 +318,7 @@ impl Syncer {
                     self.broken.store(true, Ordering::Release);
                     break;
                 }
+                self.applier.journal_synced(started.elapsed());
                 tracing::trace!(
                     elapsed_us = started.elapsed().as_micros() as u64,
                     "journal fsync"

@@ -60,8 +60,8 @@ pub(crate) fn refusal(req: &Request, status: Status) -> Response {
 /// Handles one request.
 pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
     match req {
-        Request::AddEntry(r) => add_entry(shared, r).await,
-        Request::ReadEntry(r) => read_entry(shared, r).await,
+        Request::AddEntry(r) => shared.state.metrics.timed(add_entry(shared, r)).await,
+        Request::ReadEntry(r) => shared.state.metrics.timed(read_entry(shared, r)).await,
         Request::ReadLac(r) => {
             let lac = shared.state.table().lac(r.ledger_id);
             Response::ReadLac(ReadLacResponse {

@@ -15,6 +15,7 @@
 //! - [`storage`] = [`write_cache`] + [`entry_log`] + [`index`], with read-ahead and
 //!   the [`checkpoint`] mark.
 //! - [`cookie`] stamps data directories; [`disk`] measures free space.
+//! - [`metrics`]: [`BookieMetrics`], fsync, add and read latency and disk usage.
 //!
 //! Boundaries that tests fake are traits: [`journal::JournalDir`] (with
 //! [`journal::MemJournalDir`], which knows written from synced bytes),
@@ -32,6 +33,7 @@ pub mod group_commit;
 mod handler;
 pub mod index;
 pub mod journal;
+pub mod metrics;
 pub mod probe;
 mod server;
 pub mod storage;
@@ -41,3 +43,4 @@ pub use bookie::{Bookie, BookieHandle};
 pub use config::BookieConfig;
 pub use error::{CookieError, JournalError, StartError, StorageError};
 pub use group_commit::GroupCommitConfig;
+pub use metrics::BookieMetrics;

@@ -3,7 +3,8 @@
 //!
 //! - `simpletest` writes N entries to a new ledger, pipelined, reads them back,
 //!   verifies every byte, and reports throughput and append latency;
-//! - `read` prints the entries of a ledger (a summary per entry, or raw bytes);
+//! - `read` prints the entries of a ledger (a summary per entry, or raw bytes), from
+//!   the bookies or, without --metadata-dir or --metadata-url, through the admin API;
 //! - `recover` fences and closes a ledger whose writer is gone;
 //! - `ls` and `show` (and `recover` without --metadata-dir or --metadata-url) ask a
 //!   running server's admin API instead (`crate::admin::ledger`).
@@ -49,10 +50,11 @@ enum LedgerCommand {
     /// Print the entries of a ledger: one line per entry (id, length, first bytes in
     /// hex), or the raw payloads with --raw.
     ///
-    /// Needs the ledger's metadata: a stopped gateway's or standalone's namespace
-    /// directory (--metadata-dir; a running one holds its lock) or a cluster's
-    /// metadata URL. An open ledger is read up to the LAC the bookies report,
-    /// without disturbing its writer, unless --recover is given.
+    /// Reads through a running server's admin API (--admin-url, --admin-token), or,
+    /// with --metadata-dir (a stopped gateway's or standalone's namespace directory;
+    /// a running one holds its lock) or --metadata-url, from the bookies directly. An
+    /// open ledger is read up to the LAC the bookies report, without disturbing its
+    /// writer, unless --recover is given.
     Read(ReadArgs),
     /// Recover a ledger: fence it on its bookies, find its last entry, re-replicate
     /// the tail and close it. A live writer of the ledger is stopped (Fenced).
@@ -149,6 +151,11 @@ struct ReadArgs {
     /// Recover (fence and close) an open ledger before reading it.
     #[arg(long)]
     recover: bool,
+    /// Without --metadata-dir or --metadata-url: read through a running server's
+    /// admin API (--admin-url, --admin-token; --json prints one JSON object per
+    /// entry).
+    #[command(flatten)]
+    admin: crate::admin::AdminConn,
 }
 
 /// Flags of `folio ledger recover`.
@@ -174,6 +181,18 @@ pub fn run(args: LedgerArgs) -> anyhow::Result<()> {
             if args.connection.metadata_dir.is_none() && args.connection.metadata_url.is_none() =>
         {
             return crate::admin::ledger::recover(args.ledger_id, &args.admin);
+        }
+        LedgerCommand::Read(args)
+            if args.connection.metadata_dir.is_none() && args.connection.metadata_url.is_none() =>
+        {
+            let request = crate::admin::ledger::ReadRequest {
+                ledger_id: args.ledger_id,
+                from: args.from,
+                to: args.to,
+                raw: args.raw,
+                recover: args.recover,
+            };
+            return crate::admin::ledger::read(request, &args.admin);
         }
         other => other,
     };

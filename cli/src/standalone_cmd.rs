@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use folio_bookie::{Bookie, BookieConfig, BookieHandle};
+use folio_bookie::{Bookie, BookieConfig, BookieHandle, BookieMetrics};
 use folio_gateway::config::TlsConfig;
 use folio_gateway::{Gateway, GatewayConfig};
 use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
@@ -259,6 +259,26 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
     let gateway = Gateway::start(gateway_config, db, ledgers)
         .await
         .context("start the gateway")?;
+    // The bookies' metrics join the gateway's /metrics, one `bookie` label each.
+    let bookie_metrics: Vec<(String, Arc<BookieMetrics>)> = bookies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("standalone-bookie-{i}"), b.metrics()))
+        .collect();
+    gateway
+        .metrics()
+        .add_source(Arc::new(move |out: &mut String| {
+            let labels: Vec<[(&str, &str); 1]> = bookie_metrics
+                .iter()
+                .map(|(id, _)| [("bookie", id.as_str())])
+                .collect();
+            let all: Vec<_> = labels
+                .iter()
+                .zip(&bookie_metrics)
+                .map(|(l, (_, m))| (&l[..], m.as_ref()))
+                .collect();
+            folio_bookie::metrics::render_all(out, &all);
+        }));
     eprintln!(
         "folio standalone: S3 on {scheme}://{}, admin on http://{}, {} bookies, data in {}",
         gateway.s3_addr(),

@@ -585,7 +585,7 @@ fn simpletest_runs_and_errors_are_one_line() {
         ),
         (
             &["ledger", "read", "7"],
-            "--metadata-dir or --metadata-url is required",
+            "(or read from the bookies with --metadata-dir or --metadata-url)",
         ),
         (
             &["ledger", "simpletest", "--keep-open", "--bookies", &list],

@@ -44,6 +44,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/v1/ns/du", get(ns::du))
         .route("/v1/ledgers", get(ledgers::list))
         .route("/v1/ledgers/{id}", get(ledgers::show))
+        .route("/v1/ledgers/{id}/entries", get(ledgers::entries))
         .route("/v1/ledgers/{id}/recover", post(ledgers::recover))
         .route("/v1/bookies", get(bookies::list))
         .route("/v1/bookies/{address}", get(bookies::info))
@@ -66,10 +67,12 @@ async fn health() -> &'static str {
     "ok\n"
 }
 
-/// The gateway's metrics, then its ledger client's (`folio_ledger_*`).
+/// The gateway's metrics, then its ledger client's (`folio_ledger_*`), then those of
+/// components the host added (`folio standalone`'s bookies, `folio_bookie_*`).
 async fn metrics(State(app): State<Arc<App>>) -> Response {
     let mut text = app.metrics.render();
     text.push_str(&app.ledgers.metrics().render());
+    app.metrics.render_sources(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

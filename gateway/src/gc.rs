@@ -12,16 +12,26 @@
 //! 3. **Complete** the claimed item.
 //!
 //! A crash between steps leaves the claimed item, which a later pass retries.
+//!
+//! Each pass also counts the queue (due or not) for the `folio_gateway_gc_queue_depth`
+//! gauge, in read-only pages of [`DEPTH_PAGE`] keys, and stops at
+//! [`crate::GC_QUEUE_DEPTH_CAP`] so a huge backlog costs a bounded read.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use folio_ledger::LedgerClient;
 use folio_namespace::gc::{self, GcItem};
-use folio_namespace::kv::Transaction;
+use folio_namespace::keys::Subspace;
+use folio_namespace::kv::{RangeOptions, Transaction};
 use folio_namespace::{Db, NsError, keys, links};
 use tokio::sync::watch;
 
+use crate::metrics::{GC_QUEUE_DEPTH_CAP, Metrics};
 use crate::upload::now_ms;
+
+/// Keys read per transaction when counting the GC queue.
+const DEPTH_PAGE: usize = 10_000;
 
 /// Settings of the GC worker.
 #[derive(Clone, Copy, Debug)]
@@ -66,9 +76,14 @@ pub async fn run(
     db: Db,
     ledgers: LedgerClient,
     config: GcConfig,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        match queue_depth(&db, GC_QUEUE_DEPTH_CAP).await {
+            Ok(depth) => metrics.set_gc_queue_depth(depth),
+            Err(error) => tracing::warn!(%error, "count the GC queue"),
+        }
         match pass(&db, &ledgers, config).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(ledgers = n, "GC deleted ledgers"),
@@ -82,6 +97,28 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// Items in the GC queue, due or not, counted up to `cap`. Each page is its own
+/// read-only transaction, so the count is not one snapshot (a gauge need not be).
+pub async fn queue_depth(db: &Db, cap: u64) -> Result<u64, NsError> {
+    let mut range = Subspace::Gc.range();
+    let mut counted = 0u64;
+    while counted < cap {
+        let page = usize::try_from(cap - counted)
+            .unwrap_or(DEPTH_PAGE)
+            .min(DEPTH_PAGE);
+        let r = range.clone();
+        let chunk = db
+            .transact(move |tx, _| Ok::<_, NsError>(tx.get_range(&r, RangeOptions::forward(page))?))
+            .await?;
+        counted += chunk.kvs.len() as u64;
+        match chunk.kvs.last() {
+            Some(last) if chunk.more => range = range.after(&last.key, false),
+            _ => break,
+        }
+    }
+    Ok(counted.min(cap))
 }
 
 /// One pass over the due items. Returns how many ledgers were deleted.

@@ -44,7 +44,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::GatewayConfig;
-pub use metrics::Metrics;
+pub use metrics::{GC_QUEUE_DEPTH_CAP, Metrics, MetricsSource};
 
 /// Starts gateways.
 pub struct Gateway;
@@ -55,6 +55,7 @@ pub struct GatewayHandle {
     admin_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a gateway did not start.
@@ -107,7 +108,7 @@ impl Gateway {
         let tasks = vec![
             tokio::spawn(server::serve_with(s3, s3_router, tls, rx.clone())),
             tokio::spawn(server::serve(admin, admin_router, rx.clone())),
-            tokio::spawn(gc::run(db, ledgers, gc_config, rx)),
+            tokio::spawn(gc::run(db, ledgers, gc_config, metrics.clone(), rx)),
         ];
         tracing::info!(%s3_addr, %admin_addr, "gateway listening");
         Ok(GatewayHandle {
@@ -115,6 +116,7 @@ impl Gateway {
             admin_addr,
             shutdown,
             tasks,
+            metrics,
         })
     }
 }
@@ -132,6 +134,11 @@ impl GatewayHandle {
     /// Where the admin API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The gateway's metrics, to add a host's own with [`Metrics::add_source`].
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Stops accepting, lets requests in progress finish, and stops the GC worker.

@@ -9,51 +9,13 @@
 //! - `folio_ledger_ensemble_changes_total` (counter) and
 //!   `folio_ledger_ensemble_change_failures_total` (counter).
 //!
-//! Updates are lock-free atomics, so the hot paths do not contend.
+//! Updates are lock-free atomics ([`folio_metrics::Histogram`]), so the hot paths do
+//! not contend.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds of the latency histogram buckets, in seconds.
-const BUCKETS_SECONDS: [f64; 14] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0,
-];
-
-/// A latency histogram with fixed buckets.
-#[derive(Default)]
-struct Histogram {
-    /// Observations ≤ each bound (not cumulative; summed when rendered).
-    buckets: [AtomicU64; BUCKETS_SECONDS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS_SECONDS.iter().position(|b| seconds <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (bound, n) in BUCKETS_SECONDS.iter().zip(&self.buckets) {
-            cumulative += n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {count}");
-    }
-}
+use folio_metrics::{Histogram, Kind, header, sample};
 
 /// The ledger client's metrics ([`crate::LedgerClient::metrics`]).
 #[derive(Default)]
@@ -89,16 +51,21 @@ impl LedgerMetrics {
     /// Everything, in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.append.render(
-            &mut out,
-            "folio_ledger_append_duration_seconds",
-            "Ledger append latency, from send to acknowledgement.",
-        );
-        self.read.render(
-            &mut out,
-            "folio_ledger_read_duration_seconds",
-            "Latency of one verified ledger entry read.",
-        );
+        for (name, help, histogram) in [
+            (
+                "folio_ledger_append_duration_seconds",
+                "Ledger append latency, from send to acknowledgement.",
+                &self.append,
+            ),
+            (
+                "folio_ledger_read_duration_seconds",
+                "Latency of one verified ledger entry read.",
+                &self.read,
+            ),
+        ] {
+            header(&mut out, name, help, Kind::Histogram);
+            histogram.render(&mut out, name, &[]);
+        }
         for (name, help, counter) in [
             (
                 "folio_ledger_ensemble_changes_total",
@@ -111,11 +78,8 @@ impl LedgerMetrics {
                 &self.ensemble_change_failures,
             ),
         ] {
-            let n = counter.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}"
-            );
+            header(&mut out, name, help, Kind::Counter);
+            sample(&mut out, name, &[], counter.load(Ordering::Relaxed));
         }
         out
     }

@@ -1,7 +1,9 @@
 //! The `folio` admin CLI against a real `folio standalone` (issue 7): objects seeded
 //! with aws-sdk-s3, then what `folio ns ls`, `ns stat`, `ns du`, `ledger show` and
 //! `bookie ls` print, as tables and as `--json`; a key made by `folio key create`
-//! with read access only; a wrong admin token; `/metrics` as Prometheus text.
+//! with read access only; a wrong admin token; `/metrics` as Prometheus text, with
+//! the bookies' metrics and the GC queue depth; `folio ledger read` through the
+//! admin API.
 
 mod common;
 
@@ -422,6 +424,7 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
             })
     };
     let mut samples = Vec::new();
+    let mut typed = std::collections::BTreeSet::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         if let Some(comment) = line.strip_prefix("# ") {
             let mut parts = comment.splitn(3, ' ');
@@ -429,6 +432,7 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
             let name = parts.next().expect("metric name");
             assert!(is_name(name), "bad name in {line:?}");
             if kind == "TYPE" {
+                assert!(typed.insert(name.to_owned()), "second TYPE line: {line:?}");
                 let t = parts.next().expect("type");
                 assert!(
                     ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
@@ -579,6 +583,150 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
         total(&after, "folio_ledger_ensemble_changes_total", None),
         0.0
     );
+
+    // Every in-process bookie reports its own series, labelled with its id; the PUTs
+    // moved the add and journal fsync histograms (E = Qw = 3: every bookie stores
+    // every entry, though the third copy may still be on its way).
+    let bookie = |i: usize| format!("standalone-bookie-{i}");
+    for i in 0..3 {
+        let b = bookie(i);
+        for name in [
+            "folio_bookie_journal_fsync_duration_seconds_count",
+            "folio_bookie_add_duration_seconds_count",
+            "folio_bookie_read_duration_seconds_count",
+            "folio_bookie_disk_used_bytes",
+            "folio_bookie_disk_total_bytes",
+        ] {
+            assert!(
+                after
+                    .iter()
+                    .any(|s| s.name == name && s.labels.get("bookie") == Some(&b)),
+                "no {name} for {b}"
+            );
+        }
+        assert!(
+            total(
+                &after,
+                "folio_bookie_disk_total_bytes",
+                Some(("bookie", &b))
+            ) > 0.0,
+            "the disk check ran at start-up"
+        );
+    }
+    let adds = |s: &[Sample]| total(s, "folio_bookie_add_duration_seconds_count", None);
+    let fsyncs = |s: &[Sample]| total(s, "folio_bookie_journal_fsync_duration_seconds_count", None);
+    assert!(
+        adds(&after) - adds(&before) >= 2.0 * 4.0,
+        "4 entries acknowledged by at least 2 bookies each: {} → {}",
+        adds(&before),
+        adds(&after)
+    );
+    assert!(fsyncs(&after) > fsyncs(&before));
+    assert!(
+        total(&after, "folio_bookie_read_duration_seconds_count", None) >= 2.0,
+        "the GET read two entries from the bookies"
+    );
+    let add_inf: f64 = after
+        .iter()
+        .filter(|s| {
+            s.name == "folio_bookie_add_duration_seconds_bucket"
+                && s.labels.get("le").map(String::as_str) == Some("+Inf")
+        })
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(add_inf, adds(&after));
+    let depth = after
+        .iter()
+        .find(|s| s.name == "folio_gateway_gc_queue_depth")
+        .expect("GC queue depth gauge");
+    assert!(depth.labels.is_empty());
+    assert!(depth.value >= 0.0 && depth.value <= 100_000.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_read_through_the_admin_api_prints_an_objects_entries() {
+    let server = Server::start();
+    let s3 = client(&server);
+    seed(&s3).await;
+    let stat = folio_json(&server, &["ns", "stat", "photos/2024/a.jpg"]);
+    let id = stat["segments"][0]["ledger_id"]
+        .as_u64()
+        .expect("ledger id")
+        .to_string();
+
+    // --raw: the payloads, concatenated, are the object's bytes.
+    let raw = folio(&server, &["ledger", "read", &id, "--raw"]);
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert!(
+        raw.stdout == pattern(PHOTO_BYTES, 1),
+        "--raw differs from the PUT body"
+    );
+
+    // A summary line per entry (1.5 MiB in 1 MiB entries), the range on stderr.
+    let out = folio(&server, &["ledger", "read", &id]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let body = pattern(PHOTO_BYTES, 1);
+    let hex16 = |b: &[u8]| -> String { b[..16].iter().map(|x| format!("{x:02x}")).collect() };
+    assert_eq!(
+        lines,
+        [
+            format!("entry 0: 1048576 bytes {}…", hex16(&body)),
+            format!("entry 1: 524288 bytes {}…", hex16(&body[1 << 20..])),
+        ],
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        format!("ledger {id}: closed, {PHOTO_BYTES} bytes, entries 0..=1 of 0..=1\n")
+    );
+
+    // --json: one object per entry; a sub-range; past the end is refused.
+    let out = folio_ok(&server, &["ledger", "read", &id, "--from", "1", "--json"]);
+    let entries: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["entry_id"], 1);
+    assert_eq!(entries[0]["length_bytes"], PHOTO_BYTES - (1 << 20));
+    assert_eq!(
+        entries[0]["payload_hex"].as_str().map(str::len),
+        Some(2 * (PHOTO_BYTES - (1 << 20)))
+    );
+    let past = folio(&server, &["ledger", "read", &id, "--to", "2"]);
+    assert!(!past.status.success());
+    let err = String::from_utf8_lossy(&past.stderr);
+    assert!(err.contains("past the last readable entry 1"), "{err}");
+    let missing = folio(&server, &["ledger", "read", "999999"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no ledger 999999 (404"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
+    // The token is required, as on every admin route.
+    let refused = Command::new(folio_binary())
+        .args(["ledger", "read", &id])
+        .env("FOLIO_ADMIN_URL", server.admin_endpoint())
+        .env("FOLIO_ADMIN_TOKEN", "not-the-admin-token")
+        .output()
+        .expect("run folio");
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("refused the token (401 Unauthorized)")
+    );
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/ledgers/{id}/entries", server.admin_endpoint());
+    assert_eq!(http.get(&url).send().await.expect("GET").status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

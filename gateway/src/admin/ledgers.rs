@@ -1,9 +1,12 @@
-//! `/v1/ledgers`: ledger metadata, its ensembles and links, and recovery.
+//! `/v1/ledgers`: ledger metadata, its ensembles and links, its entries (a binary
+//! stream), and recovery.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
+use bytes::{BufMut as _, BytesMut};
 use folio_ledger::{LedgerError, OpenMode};
 use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState, Versioned};
 use folio_namespace::{NsError, links};
@@ -206,4 +209,102 @@ pub(crate) async fn recover(
         last_entry_id: closed.last_entry_id,
         length_bytes: closed.length,
     })
+}
+
+/// Entries read from the bookies per step of an entries stream: the most payload
+/// bytes the stream holds at once is this many entries.
+const ENTRIES_PER_READ: u64 = 8;
+
+/// `GET /v1/ledgers/{id}/entries?first=&last=`: the entries `first..=last` (default:
+/// all readable) as a binary stream of frames `entry_id: u64 BE, length: u32 BE,
+/// payload`, read a few entries at a time (bounded memory). An open ledger is read
+/// up to the LAC its bookies report, without fencing its writer. Headers say what
+/// was read: `x-folio-ledger-state` (`open` or `closed`), `x-folio-ledger-lac` (last
+/// readable entry, -1 for none), `x-folio-ledger-length` (bytes, once closed),
+/// `x-folio-first-entry` and `x-folio-last-entry` (the range streamed; absent when
+/// nothing is readable). A failure mid-stream aborts the response, so a client never
+/// takes a cut stream for a whole one: frames are complete or the read fails.
+pub(crate) async fn entries(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let ledger_id = parse_id(&id)?;
+    let q = Query::parse(raw.as_deref())?;
+    let first = q.u64("first")?.unwrap_or(0);
+    let last = q.u64("last")?;
+    let reader = match app.ledgers.open(ledger_id, OpenMode::NoRecover).await {
+        Ok(reader) => reader,
+        Err(LedgerError::NoSuchLedger(_)) => {
+            return Err(ApiError::NotFound(format!("no ledger {ledger_id}")));
+        }
+        Err(e) => {
+            tracing::warn!(ledger_id, error = %e, "admin API: open ledger for reading");
+            return Err(ApiError::Unavailable(format!(
+                "open ledger {ledger_id}: {e}"
+            )));
+        }
+    };
+    let lac = reader.lac();
+    let mut response = Response::builder()
+        .header(http::header::CONTENT_TYPE, "application/octet-stream")
+        .header(
+            "x-folio-ledger-state",
+            if reader.is_closed() { "closed" } else { "open" },
+        )
+        .header("x-folio-ledger-lac", lac.to_string());
+    if reader.is_closed() {
+        response = response.header("x-folio-ledger-length", reader.length().to_string());
+    }
+    let range = match u64::try_from(lac) {
+        Err(_) => None, // nothing readable yet
+        Ok(readable) => {
+            let last = last.unwrap_or(readable);
+            if last > readable {
+                return Err(ApiError::BadRequest(format!(
+                    "last: {last} is past the last readable entry {readable} of ledger {ledger_id}"
+                )));
+            }
+            if first > last {
+                return Err(ApiError::BadRequest(format!(
+                    "first: {first} is past last {last}"
+                )));
+            }
+            Some((first, last))
+        }
+    };
+    let Some((first, last)) = range else {
+        return response
+            .body(Body::empty())
+            .map_err(|e| super::error::internal("build response", &e));
+    };
+    response = response
+        .header("x-folio-first-entry", first.to_string())
+        .header("x-folio-last-entry", last.to_string());
+    let frames = futures::stream::try_unfold(
+        (reader, Some(first)),
+        move |(reader, next)| async move {
+            let Some(from) = next else {
+                return Ok(None);
+            };
+            let to = from.saturating_add(ENTRIES_PER_READ - 1).min(last);
+            let payloads = reader.read_range(from, to).await.map_err(|e| {
+                tracing::warn!(ledger_id, from, to, error = %e, "admin API: read ledger entries; aborting the stream");
+                std::io::Error::other(format!("read entries {from}..={to}: {e}"))
+            })?;
+            let mut frame = BytesMut::new();
+            for (entry_id, p) in (from..).zip(&payloads) {
+                let len = u32::try_from(p.len())
+                    .map_err(|_| std::io::Error::other("entry longer than 4 GiB"))?;
+                frame.put_u64(entry_id);
+                frame.put_u32(len);
+                frame.put_slice(p);
+            }
+            let next = (to < last).then_some(to + 1);
+            Ok::<_, std::io::Error>(Some((frame.freeze(), (reader, next))))
+        },
+    );
+    response
+        .body(Body::from_stream(frames))
+        .map_err(|e| super::error::internal("build response", &e))
 }
