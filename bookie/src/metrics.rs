@@ -12,6 +12,8 @@
 //! - `folio_bookie_disk_used_bytes` and `folio_bookie_disk_total_bytes` (gauges):
 //!   the data directory's file system, as the periodic disk check last saw it.
 //!
+//! [`serve`] is a minimal HTTP listener for `/metrics` (no dependency beyond tokio).
+//!
 //! Updates are relaxed atomics ([`folio_metrics::Histogram`]), so the request paths
 //! and the journal threads do not contend.
 
@@ -128,6 +130,83 @@ pub fn render_all(out: &mut String, bookies: &[(Labels<'_>, &BookieMetrics)]) {
     }
 }
 
+/// Longest a metrics client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head read; a longer one is refused.
+const MAX_REQUEST_BYTES: usize = 8 << 10;
+
+/// Serves `GET /metrics` (Prometheus text, this bookie's metrics) on `listener` until
+/// `shutdown` turns true: a deliberately tiny HTTP/1.1 responder (one request per
+/// connection, `Connection: close`, no body read, no authentication, so bind it to
+/// loopback or a private network). Anything but `GET /metrics` gets 404 (405 for
+/// another method on `/metrics`).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: std::sync::Arc<BookieMetrics>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = answer(stream, &metrics).await {
+                        tracing::debug!(error = %e, "metrics request failed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept a metrics connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, metrics: &BookieMetrics) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST_BYTES {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read_head)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "request head"))??;
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let mut parts = line.split(|b| *b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let (status, body) = match (method, path) {
+        (b"GET", b"/metrics") => {
+            let mut text = String::new();
+            metrics.render(&mut text, &[]);
+            ("200 OK", text)
+        }
+        (_, b"/metrics") => ("405 Method Not Allowed", "only GET\n".to_owned()),
+        _ => ("404 Not Found", "only /metrics is served here\n".to_owned()),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +259,36 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn the_listener_serves_metrics_and_nothing_else() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let metrics = std::sync::Arc::new(BookieMetrics::default());
+        metrics.journal_fsync(Duration::from_millis(1));
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(serve(listener, metrics, rx));
+        let get = |path: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .expect("send");
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).await.expect("read");
+            answer
+        };
+        let ok = get("/metrics").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
+        assert!(ok.contains("\nfolio_bookie_journal_fsync_duration_seconds_count 1\n"));
+        assert!(get("/other").await.starts_with("HTTP/1.1 404 "));
+        stop.send(true).expect("stop");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("stops")
+            .expect("joins");
     }
 }

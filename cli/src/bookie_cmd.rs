@@ -80,6 +80,10 @@ pub struct BookieArgs {
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
     #[arg(long)]
     pub max_frame_size: Option<String>,
+    /// Serve Prometheus metrics at http://<address>/metrics, without authentication
+    /// (keep it on loopback or a private network) [default: off].
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
 }
 
 /// A size in TOML: a byte count or a string like "1MiB".
@@ -113,6 +117,7 @@ pub struct RawBookieToml {
     read_only: Option<bool>,
     max_inflight_per_connection: Option<RawSize>,
     max_frame_size: Option<RawSize>,
+    metrics_listen: Option<String>,
 }
 
 fn size(
@@ -324,6 +329,26 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
     Ok(c)
 }
 
+/// The metrics listener's address (`metrics_listen`), if one is configured.
+pub fn metrics_listen(
+    args: &BookieArgs,
+    file: &RawBookieToml,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = args
+        .metrics_listen
+        .clone()
+        .or_else(|| file.metrics_listen.clone())
+    else {
+        return Ok(None);
+    };
+    text.parse().map(Some).map_err(|e| {
+        invalid(
+            "metrics_listen",
+            format!("{text:?} is not an address like 127.0.0.1:9181: {e}"),
+        )
+    })
+}
+
 /// Runs `folio bookie`.
 pub fn run(args: BookieArgs) -> anyhow::Result<()> {
     let file = match &args.config {
@@ -331,6 +356,7 @@ pub fn run(args: BookieArgs) -> anyhow::Result<()> {
         None => RawBookieToml::default(),
     };
     let config = resolve(&args, &file)?;
+    let metrics_addr = metrics_listen(&args, &file)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bookie")
@@ -340,8 +366,21 @@ pub fn run(args: BookieArgs) -> anyhow::Result<()> {
         let handle = Bookie::start(config).await?;
         // Scripts and tests read the bound address (useful with port 0) from stdout.
         println!("folio bookie listening on {}", handle.local_addr());
+        let (stop_metrics, stopped) = tokio::sync::watch::channel(false);
+        if let Some(addr) = metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("bind the metrics listener on {addr}"))?;
+            println!(
+                "folio bookie metrics on http://{}/metrics",
+                listener.local_addr()?
+            );
+            let serve = folio_bookie::metrics::serve(listener, handle.metrics(), stopped);
+            tokio::spawn(serve);
+        }
         crate::signal::wait_for_shutdown().await?;
         tracing::info!("signal received; shutting down");
+        let _ = stop_metrics.send(true);
         handle.shutdown().await?;
         Ok(())
     })

@@ -823,3 +823,77 @@ async fn buckets_tree_recover_bookie_info_and_urep() {
     );
     assert!(!folio(&server, &["bucket", "info", "docs"]).status.success());
 }
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_bookie_serves_its_metrics_when_asked() {
+    use std::io::BufRead as _;
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = Child(
+        Command::new(folio_binary())
+            .args([
+                "bookie",
+                "--listen",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start folio bookie"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    // The two address lines come right after start-up; a bounded number of lines.
+    let lines = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .take(2)
+            .map(|l| l.expect("stdout line"))
+            .collect::<Vec<_>>()
+    });
+    let lines = tokio::time::timeout(std::time::Duration::from_secs(120), lines)
+        .await
+        .expect("the bookie starts within 120 s")
+        .expect("read stdout");
+    let url = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("folio bookie metrics on "))
+        .unwrap_or_else(|| panic!("no metrics address in {lines:?}"))
+        .to_owned();
+    let http = reqwest::Client::new();
+    let text = http
+        .get(&url)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let samples = parse_prometheus(&text);
+    for name in [
+        "folio_bookie_journal_fsync_duration_seconds_count",
+        "folio_bookie_add_duration_seconds_count",
+        "folio_bookie_read_duration_seconds_count",
+    ] {
+        assert!(samples.iter().any(|s| s.name == name), "no {name}: {text}");
+    }
+    assert!(total(&samples, "folio_bookie_disk_total_bytes", None) > 0.0);
+    let other = http
+        .get(url.replace("/metrics", "/v1/nope"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(other.status(), 404);
+}
