@@ -102,12 +102,16 @@ pub async fn run(
 /// Items in the GC queue, due or not, counted up to `cap`. Each page is its own
 /// read-only transaction, so the count is not one snapshot (a gauge need not be).
 pub async fn queue_depth(db: &Db, cap: u64) -> Result<u64, NsError> {
+    count_paged(db, cap, DEPTH_PAGE).await
+}
+
+async fn count_paged(db: &Db, cap: u64, page_keys: usize) -> Result<u64, NsError> {
     let mut range = Subspace::Gc.range();
     let mut counted = 0u64;
     while counted < cap {
         let page = usize::try_from(cap - counted)
-            .unwrap_or(DEPTH_PAGE)
-            .min(DEPTH_PAGE);
+            .unwrap_or(page_keys)
+            .min(page_keys);
         let r = range.clone();
         let chunk = db
             .transact(move |tx, _| Ok::<_, NsError>(tx.get_range(&r, RangeOptions::forward(page))?))
@@ -160,4 +164,43 @@ pub async fn pass(db: &Db, ledgers: &LedgerClient, config: GcConfig) -> Result<u
         }
     }
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use folio_namespace::gc::GcReason;
+    use folio_namespace::{EmbeddedOptions, EmbeddedStore};
+
+    #[tokio::test]
+    async fn the_queue_is_counted_across_pages_up_to_the_cap() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default()).expect("open");
+        let db = Db::new(Arc::new(store));
+        assert_eq!(
+            queue_depth(&db, GC_QUEUE_DEPTH_CAP).await.expect("count"),
+            0
+        );
+        db.transact(|tx, _| {
+            for id in 0..25u64 {
+                // Due or not, every item counts.
+                gc::enqueue(
+                    tx,
+                    id,
+                    if id % 2 == 0 { 1 } else { u64::MAX },
+                    GcReason::Unlinked,
+                )?;
+            }
+            Ok::<_, NsError>(())
+        })
+        .await
+        .expect("enqueue");
+        assert_eq!(count_paged(&db, 1000, 7).await.expect("count"), 25);
+        assert_eq!(count_paged(&db, 10, 7).await.expect("count"), 10);
+        assert_eq!(count_paged(&db, 14, 7).await.expect("count"), 14);
+        assert_eq!(
+            queue_depth(&db, GC_QUEUE_DEPTH_CAP).await.expect("count"),
+            25
+        );
+    }
 }

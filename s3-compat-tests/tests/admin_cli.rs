@@ -641,6 +641,27 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
         .expect("GC queue depth gauge");
     assert!(depth.labels.is_empty());
     assert!(depth.value >= 0.0 && depth.value <= 100_000.0);
+
+    // Deleting an object queues its ledger for GC; the worker counts the queue
+    // before each pass (every 10 s), so the gauge shows it within one interval.
+    s3.delete_object()
+        .bucket("photos")
+        .key("top.txt")
+        .send()
+        .await
+        .expect("DELETE");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = scrape().await;
+        if total(&now, "folio_gateway_gc_queue_depth", None) >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the GC queue depth stayed 0 for 30 s after a DELETE"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
