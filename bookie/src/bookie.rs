@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::compaction::{self, Collector, GcConfig, SpaceStats};
 use crate::config::BookieConfig;
 use crate::disk::{DiskStats, FsDiskStats, next_read_only};
 use crate::error::{Context, StartError, StorageError};
@@ -23,6 +24,7 @@ use crate::index::FjallIndex;
 use crate::journal::{
     self, FsJournalDir, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord,
 };
+use crate::scrub::{self, ScrubStats, Scrubber};
 use crate::storage::LedgerStorage;
 use crate::{cookie, server};
 
@@ -109,6 +111,8 @@ pub(crate) struct Shared {
     journal_dir: Arc<dyn JournalDir>,
     pub(crate) disk: Box<dyn DiskStats>,
     checkpoint_lock: Mutex<()>,
+    pub(crate) scrubber: Scrubber,
+    pub(crate) collector: Collector,
 }
 
 impl Shared {
@@ -241,7 +245,9 @@ impl Bookie {
         let tasks = vec![
             tokio::spawn(server::serve(listener, shared.clone(), shutdown_rx.clone())),
             tokio::spawn(checkpoint_loop(shared.clone(), shutdown_rx.clone())),
-            tokio::spawn(disk_loop(shared.clone(), shutdown_rx)),
+            tokio::spawn(disk_loop(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(scrub::scrub_loop(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(compaction::gc_loop(shared.clone(), shutdown_rx)),
         ];
         Ok(BookieHandle {
             local_addr,
@@ -273,7 +279,8 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
         config.read_ahead_bytes,
     )?;
     let mark = storage.mark()?;
-    let table = LedgerTable::from_metas(storage.metas()?);
+    let mut table = LedgerTable::from_metas(storage.metas()?);
+    table.mark_deleted(storage.deleted_ledgers());
     let (lac_tx, _) = watch::channel(0u64);
     let state = Arc::new(State {
         table: Mutex::new(table),
@@ -311,6 +318,12 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
     );
     let journal = Journal::start(jdir.clone(), first_id, config.journal, state.clone())?;
     Ok(Shared {
+        scrubber: Scrubber::new(config.scrub_rate_bytes_per_sec, config.scrub_interval),
+        collector: Collector::new(GcConfig {
+            threshold: config.compaction_threshold,
+            rate_bytes_per_sec: config.compaction_rate_bytes_per_sec,
+            interval: config.gc_interval,
+        }),
         disk: Box::new(FsDiskStats::new(&data_dir)),
         config,
         state,
@@ -362,6 +375,27 @@ impl BookieHandle {
     /// Whether the bookie currently refuses new adds.
     pub fn is_read_only(&self) -> bool {
         self.shared.state.table().read_only()
+    }
+
+    /// The scrubber's counters (passes, entries checked, corrupt copies).
+    pub fn scrub_stats(&self) -> ScrubStats {
+        self.shared.scrubber.stats(&self.shared.state.storage)
+    }
+
+    /// Space reclamation counters and the entry-log totals of the last GC pass.
+    pub fn space_stats(&self) -> SpaceStats {
+        self.shared.collector.stats()
+    }
+
+    /// Runs a GC pass now (after any running one): deletes dead entry logs and
+    /// compacts sparse ones, as the periodic task does.
+    pub async fn run_gc(&self) -> Result<(), StorageError> {
+        compaction::run_pass(&self.shared, self.shutdown_tx.subscribe()).await
+    }
+
+    /// Starts a scrub pass now (a no-op if one is running), like a `Scrub` request.
+    pub fn start_scrub(&self) {
+        self.shared.scrubber.request_pass();
     }
 
     /// Runs a checkpoint now (normally periodic): flushes recent entries to the

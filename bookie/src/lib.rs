@@ -14,6 +14,8 @@
 //!   applies durable records to the ledger table and the [`storage`].
 //! - [`storage`] = [`write_cache`] + [`entry_log`] + [`index`], with read-ahead and
 //!   the [`checkpoint`] mark.
+//! - [`compaction`] deletes dead entry logs and compacts sparse ones.
+//! - [`scrub`] walks the index at a bounded rate and checks every stored copy.
 //! - [`cookie`] stamps data directories; [`disk`] measures free space.
 //! - [`metrics`]: [`BookieMetrics`], fsync, add and read latency and disk usage.
 //!
@@ -23,6 +25,7 @@
 
 pub mod bookie;
 pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod cookie;
 pub mod disk;
@@ -35,12 +38,15 @@ pub mod index;
 pub mod journal;
 pub mod metrics;
 pub mod probe;
+pub mod scrub;
 mod server;
 pub mod storage;
 pub mod write_cache;
 
 pub use bookie::{Bookie, BookieHandle};
+pub use compaction::SpaceStats;
 pub use config::BookieConfig;
 pub use error::{CookieError, JournalError, StartError, StorageError};
 pub use group_commit::GroupCommitConfig;
 pub use metrics::BookieMetrics;
+pub use scrub::ScrubStats;
