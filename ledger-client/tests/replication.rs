@@ -505,3 +505,67 @@ async fn a_live_bookie_is_repaired_in_place() {
     assert_every_replica_stores(&cluster, id, 15).await;
     assert_eq!(queue_len(&cluster), 0);
 }
+
+/// Claim: a worker whose lease ran out loses the ledger to another worker; it notices
+/// before touching the metadata, which changes once, to a bookie holding the data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_ran_out_does_not_change_the_metadata() {
+    let mut cluster = Cluster::start(4).await;
+    for i in 0..4 {
+        register(&cluster, i, BookieState::ReadWrite);
+    }
+    let writer = client_on(&cluster, &[0, 1, 2]);
+    let id = write_ledger(&writer, 40, true).await;
+    let lost = cluster.addresses[0].clone();
+    cluster.stop(0).await;
+    register(&cluster, 0, BookieState::Down);
+    mark(&cluster, id, &lost);
+    let client = cluster.client(fast_config());
+    let stale = Arc::new(ReplicationWorker::new(
+        cluster.db.clone(),
+        client.clone(),
+        WorkerConfig {
+            lease: Duration::from_millis(300),
+            // Renews only when it starts and ends a copy.
+            progress_interval: Duration::from_secs(600),
+            max_bytes_per_sec: 20_000,
+            window_entries: 1,
+            ..worker_config()
+        },
+        "stale".into(),
+    ));
+    let stale_pass = tokio::spawn({
+        let stale = stale.clone();
+        async move { stale.run_once().await }
+    });
+    let started = Instant::now();
+    while record(&cluster, id).and_then(|r| r.copying_to).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20), "copy starts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fresh = ReplicationWorker::new(
+        cluster.db.clone(),
+        client.clone(),
+        worker_config(),
+        "fresh".into(),
+    );
+    let pass = fresh.run_once().await.expect("pass");
+    assert_eq!((pass.claimed, pass.repaired), (1, 1), "{pass:?}");
+    let after_fresh = cluster
+        .db
+        .run(|tx, _| ledgers::get(tx, id))
+        .expect("read")
+        .expect("exists");
+    let stale_pass = stale_pass.await.expect("task").expect("pass");
+    assert_eq!((stale_pass.repaired, stale_pass.failed), (0, 1));
+    let now = cluster
+        .db
+        .run(|tx, _| ledgers::get(tx, id))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(now, after_fresh, "the stale worker changed nothing");
+    assert_eq!(queue_len(&cluster), 0);
+    assert_names_none(&cluster, id, &[&lost]);
+    assert_every_replica_stores(&cluster, id, 40).await;
+}
