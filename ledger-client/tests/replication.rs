@@ -3,10 +3,12 @@
 //! Qa=2; the queue is filled with `under_replicated::mark`, as the auditor would.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use folio_bookie::{Bookie, BookieConfig};
 use folio_ledger::{
     BookieId, BookiePool, BookieSource, Candidate, ClientConfig, LedgerClient, OpenMode,
     ReplicationWorker, WorkerConfig, WriterConfig,
@@ -14,7 +16,11 @@ use folio_ledger::{
 use folio_namespace::bookies::{self, BookieRecord, BookieState};
 use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState};
 use folio_namespace::under_replicated::{self, UnderReplicated};
-use folio_proto::{DeleteLedger, MasterKey, ReadEntry, ReadTarget, Request, Response, Status};
+use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
+use folio_proto::{
+    AddEntry, DeleteLedger, ENTRY_HEADER_BYTES, Entry, EntryHeader, MasterKey, ReadEntry,
+    ReadTarget, Request, Response, ScrubReportResponse, Status,
+};
 
 mod common;
 
@@ -481,7 +487,7 @@ async fn a_live_bookie_that_deleted_the_ledger_is_replaced() {
 }
 
 /// Claim: a live bookie that still holds the ledger is repaired in place: it keeps its
-/// position and the metadata does not change.
+/// position, the metadata does not change, and nothing needs copying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_bookie_is_repaired_in_place() {
     let cluster = Cluster::start(4).await;
@@ -502,6 +508,7 @@ async fn a_live_bookie_is_repaired_in_place() {
     let pass = worker.run_once().await.expect("pass");
     assert_eq!((pass.repaired, pass.failed), (1, 0), "{pass:?}");
     assert_eq!(metadata(&cluster, id), before, "metadata unchanged");
+    assert_eq!(worker.stats().snapshot().entries_copied, 0);
     assert_every_replica_stores(&cluster, id, 15).await;
     assert_eq!(queue_len(&cluster), 0);
 }
@@ -568,4 +575,250 @@ async fn a_worker_whose_lease_ran_out_does_not_change_the_metadata() {
     assert_eq!(queue_len(&cluster), 0);
     assert_names_none(&cluster, id, &[&lost]);
     assert_every_replica_stores(&cluster, id, 40).await;
+}
+
+/// Writes a closed ledger by hand: its metadata names bookies `on` (E=3 Qw=3 Qa=2),
+/// every entry goes to each of them, except that `partial` gets only the entries
+/// below `partial_upto` (a live bookie that missed some entries).
+async fn hand_written_ledger(
+    cluster: &Cluster,
+    ledger_id: u64,
+    entries: u64,
+    on: [usize; 3],
+    partial: usize,
+    partial_upto: u64,
+) {
+    let meta = LedgerMetadata {
+        ensemble_size: 3,
+        write_quorum: 3,
+        ack_quorum: 2,
+        state: LedgerState::Closed,
+        last_entry_id: entries.checked_sub(1),
+        length_bytes: entries * ENTRY_BYTES as u64,
+        ctime_ms: now_ms(),
+        digest: ledgers::DigestType::Crc32c,
+        segments: vec![ledgers::EnsembleSegment {
+            first_entry_id: 0,
+            bookies: on
+                .iter()
+                .map(|i| cluster.addresses[*i].to_string())
+                .collect(),
+        }],
+        custom: BTreeMap::new(),
+    };
+    cluster
+        .db
+        .run(|tx, _| ledgers::create(tx, ledger_id, &meta, folio_namespace::OpId::random()))
+        .expect("create metadata");
+    let pool = BookiePool::new(Duration::from_millis(500));
+    for entry_id in 0..entries {
+        let entry = Entry::new(
+            EntryHeader {
+                ledger_id,
+                entry_id,
+                lac: entry_id as i64 - 1,
+                length: (entry_id + 1) * ENTRY_BYTES as u64,
+            },
+            &payload(ledger_id, entry_id),
+        );
+        for i in on {
+            if i == partial && entry_id >= partial_upto {
+                continue;
+            }
+            let request = Request::AddEntry(AddEntry {
+                master_key: MasterKey::empty(),
+                recovery: false,
+                entry: entry.clone(),
+            });
+            let answer = pool
+                .call(&cluster.addresses[i], request, Duration::from_secs(2))
+                .await
+                .expect("add");
+            assert_eq!(answer.status(), Status::Ok);
+        }
+    }
+}
+
+/// Claim: a live bookie that lacks some entries is repaired in place, with exactly the
+/// entries its `GetLedgerEntries` answer does not list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_bookie_missing_entries_gets_exactly_those() {
+    let cluster = Cluster::start(4).await;
+    for i in 0..4 {
+        register(&cluster, i, BookieState::ReadWrite);
+    }
+    let id = 4242;
+    hand_written_ledger(&cluster, id, 20, [0, 1, 2], 2, 12).await;
+    let before = metadata(&cluster, id);
+    mark(&cluster, id, &cluster.addresses[2]);
+    let worker = ReplicationWorker::new(
+        cluster.db.clone(),
+        cluster.client(fast_config()),
+        worker_config(),
+        "w1".into(),
+    );
+    let pass = worker.run_once().await.expect("pass");
+    assert_eq!((pass.repaired, pass.failed), (1, 0), "{pass:?}");
+    assert_eq!(
+        worker.stats().snapshot().entries_copied,
+        8,
+        "entries 12..=19"
+    );
+    assert_eq!(metadata(&cluster, id), before, "repaired in place");
+    assert_every_replica_stores(&cluster, id, 20).await;
+    assert_eq!(queue_len(&cluster), 0);
+}
+
+/// Flips one payload byte of the stored copy of (ledger, entry) in the entry logs of
+/// a bookie's data directory (docs/format.md §Entry logs).
+fn flip_stored_byte(data_dir: &Path, ledger_id: u64, entry_id: u64) {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(data_dir.join("ledgers"))
+        .expect("list ledgers dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for path in logs {
+        let mut data = std::fs::read(&path).expect("read log");
+        let mut pos = 8usize;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+            if pos + 4 + len > data.len() {
+                break;
+            }
+            let record = Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
+            if let Ok(e) = Entry::decode(record)
+                && e.ledger_id() == ledger_id
+                && e.entry_id() == entry_id
+            {
+                data[pos + 4 + ENTRY_HEADER_BYTES + 10] ^= 0xff;
+                std::fs::write(&path, &data).expect("write log");
+                return;
+            }
+            pos += 4 + len;
+        }
+    }
+    panic!("entry {ledger_id}/{entry_id} not in any entry log");
+}
+
+async fn scrub_report(pool: &BookiePool, bookie: &BookieId) -> ScrubReportResponse {
+    match pool
+        .call(bookie, Request::GetScrubReport, Duration::from_secs(2))
+        .await
+        .expect("report")
+    {
+        Response::GetScrubReport(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Claim: a copy the scrubber found corrupt is re-added in place from a healthy
+/// replica, and only that entry is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_copy_is_repaired_in_place() {
+    // Bookies of our own, to reach one's data directory and checkpoint it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut handles = Vec::new();
+    let mut candidates = Vec::new();
+    for i in 0..3 {
+        let mut config = BookieConfig::new(
+            dir.path().join(format!("bookie-{i}")),
+            "127.0.0.1:0".parse().expect("address"),
+        );
+        config.bookie_id = format!("bookie-{i}");
+        config.scrub_interval = Duration::ZERO;
+        let handle = Bookie::start(config).await.expect("bookie starts");
+        candidates.push(Candidate {
+            id: BookieId::new(handle.local_addr().to_string()),
+            rack: None,
+        });
+        handles.push(handle);
+    }
+    let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
+        .expect("namespace opens");
+    let db = Db::new(Arc::new(store));
+    for (i, c) in candidates.iter().enumerate() {
+        let record = BookieRecord {
+            address: c.id.to_string(),
+            rack: None,
+            state: BookieState::ReadWrite,
+            last_heartbeat_ms: now_ms(),
+            lease_ms: 3_600_000,
+            capacity_bytes: 1 << 30,
+            free_bytes: 1 << 29,
+        };
+        db.run(|tx, _| bookies::register(tx, &format!("bookie-{i}"), &record))
+            .expect("register");
+    }
+    let client = LedgerClient::new(
+        db.clone(),
+        BookieSource::Static(candidates.clone()),
+        fast_config(),
+    );
+    let id = write_ledger(&client, 10, true).await;
+    let victim = &candidates[1].id;
+    handles[1].checkpoint().await.expect("checkpoint");
+    flip_stored_byte(&dir.path().join("bookie-1"), id, 4);
+    let pool = BookiePool::new(Duration::from_millis(500));
+    let before = scrub_report(&pool, victim).await.passes_completed;
+    pool.call(victim, Request::Scrub, Duration::from_secs(2))
+        .await
+        .expect("scrub");
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "scrub pass ends"
+        );
+        let r = scrub_report(&pool, victim).await;
+        if r.passes_completed > before {
+            assert_eq!(r.corrupt, vec![(id, 4)]);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    db.run(|tx, _| under_replicated::mark(tx, id, victim.as_str(), now_ms()))
+        .expect("mark");
+    let before = db
+        .run(|tx, _| ledgers::get(tx, id))
+        .expect("read")
+        .expect("exists");
+    let worker = ReplicationWorker::new(db.clone(), client.clone(), worker_config(), "w1".into());
+    let pass = worker.run_once().await.expect("pass");
+    assert_eq!((pass.repaired, pass.failed), (1, 0), "{pass:?}");
+    assert_eq!(
+        worker.stats().snapshot().entries_copied,
+        1,
+        "only the corrupt entry"
+    );
+    let after = db
+        .run(|tx, _| ledgers::get(tx, id))
+        .expect("read")
+        .expect("exists");
+    assert_eq!(after, before, "repaired in place");
+    assert!(scrub_report(&pool, victim).await.corrupt.is_empty());
+    for entry_id in 0..10 {
+        let request = Request::ReadEntry(ReadEntry {
+            ledger_id: id,
+            target: ReadTarget::Entry(entry_id),
+            fence: false,
+            master_key: MasterKey::empty(),
+            long_poll: None,
+        });
+        match pool
+            .call(victim, request, Duration::from_secs(2))
+            .await
+            .expect("read")
+        {
+            Response::ReadEntry(r) => {
+                let entry = r.entry.expect("stored");
+                entry.verify().expect("good digest");
+                assert_eq!(entry.payload(), payload(id, entry_id));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for h in handles {
+        h.shutdown().await.expect("bookie shuts down");
+    }
 }

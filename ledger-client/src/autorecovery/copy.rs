@@ -12,6 +12,7 @@
 //! [`RateLimit`] keeps the copy under a byte rate, so that re-replication does not
 //! starve the bookies' foreground traffic.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use folio_proto::{AddEntry, Entry, MasterKey, ReadEntry, ReadTarget, Request, Response, Status};
@@ -33,6 +34,21 @@ pub(crate) fn entries_of_position(
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// Of `entries`, those a bookie must be sent again: the ones outside `stored` (its
+/// `GetLedgerEntries` answer: sorted, disjoint, inclusive ranges) and the ones in
+/// `corrupt` (its scrub report's entries of this ledger).
+pub(crate) fn lacking(entries: &[u64], stored: &[(u64, u64)], corrupt: &HashSet<u64>) -> Vec<u64> {
+    entries
+        .iter()
+        .copied()
+        .filter(|e| {
+            let i = stored.partition_point(|(_, last)| last < e);
+            let held = stored.get(i).is_some_and(|(first, _)| first <= e);
+            !held || corrupt.contains(e)
+        })
+        .collect()
 }
 
 /// Why one entry could not be copied.
@@ -177,5 +193,18 @@ mod tests {
         assert!(entries_of_position(q, 0, None, 2).is_empty());
         let full = QuorumConfig::new(3, 3, 2).expect("valid");
         assert_eq!(entries_of_position(full, 2, Some(4), 1), vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn lacking_is_what_is_not_stored_or_is_corrupt() {
+        let entries: Vec<u64> = (0..12).collect();
+        let stored = [(0, 3), (5, 5), (8, 10)];
+        let corrupt: HashSet<u64> = [2, 9].into_iter().collect();
+        assert_eq!(
+            lacking(&entries, &stored, &corrupt),
+            vec![2, 4, 6, 7, 9, 11]
+        );
+        assert_eq!(lacking(&entries[..2], &[], &HashSet::new()), vec![0, 1]);
+        assert!(lacking(&entries, &[(0, 20)], &HashSet::new()).is_empty());
     }
 }

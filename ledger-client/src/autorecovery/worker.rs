@@ -39,7 +39,7 @@ use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState};
 use folio_namespace::under_replicated::{self, Progress, UnderReplicated};
 use folio_namespace::{Db, NsError, OpId};
-use folio_proto::{Request, Response, Status};
+use folio_proto::{GetLedgerEntries, Request, Response, Status};
 use futures::StreamExt;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -457,16 +457,17 @@ impl ReplicationWorker {
         }
         let entries = copy::entries_of_position(quorum, seg.first_entry_id, last, position);
         if self.is_alive(&old).await? {
+            let wanted = self.lacking(ledger_id, &old, &entries).await;
             match self
-                .copy(ledger_id, quorum, &ensemble, position, lost, &old, &entries)
+                .copy(ledger_id, quorum, &ensemble, position, lost, &old, &wanted)
                 .await
             {
                 Ok(()) => {
-                    tracing::info!(ledger_id, bookie = %old, position, entries = entries.len(), "repaired in place");
+                    tracing::info!(ledger_id, bookie = %old, position, entries = wanted.len(), "repaired in place");
                     return Ok(Repair::InPlace);
                 }
-                // The bookie deleted the ledger (it refuses adds to a deleted ledger
-                // until it restarts): give its position to a replacement instead.
+                // The bookie deleted the ledger (a deleted ledger's tombstone makes it
+                // refuse adds for good): give its position to a replacement instead.
                 Err(WorkerError::Target {
                     status: Some(Status::NoSuchLedger),
                     ..
@@ -502,6 +503,43 @@ impl ReplicationWorker {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Of `entries`, those the live `bookie` lacks or holds corrupt, from its
+    /// `GetLedgerEntries` and `GetScrubReport` answers. If it cannot tell (an error,
+    /// an older bookie), all of them: re-adding an entry it holds is harmless, since
+    /// a recovery add of the same bytes replaces the stored copy.
+    async fn lacking(&self, ledger_id: u64, bookie: &BookieId, entries: &[u64]) -> Vec<u64> {
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        let timeout = self.client.config().request_timeout;
+        let request = Request::GetLedgerEntries(GetLedgerEntries { ledger_id });
+        let stored = match self.pool.call(bookie, request, timeout).await {
+            Ok(Response::GetLedgerEntries(r)) if r.status.is_ok() => r.ranges,
+            Ok(Response::GetLedgerEntries(r)) if r.status == Status::NoSuchLedger => Vec::new(),
+            answer => {
+                tracing::info!(ledger_id, %bookie, ?answer, "no entry inventory; re-adding every entry");
+                return entries.to_vec();
+            }
+        };
+        let corrupt: HashSet<u64> = match self
+            .pool
+            .call(bookie, Request::GetScrubReport, timeout)
+            .await
+        {
+            Ok(Response::GetScrubReport(r)) if r.status.is_ok() => r
+                .corrupt
+                .into_iter()
+                .filter(|(l, _)| *l == ledger_id)
+                .map(|(_, e)| e)
+                .collect(),
+            answer => {
+                tracing::info!(ledger_id, %bookie, ?answer, "no scrub report; re-adding every entry");
+                return entries.to_vec();
+            }
+        };
+        copy::lacking(entries, &stored, &corrupt)
     }
 
     /// Whether the registry says `bookie` (a ledger names bookies by address) is
