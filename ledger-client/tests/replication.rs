@@ -822,3 +822,42 @@ async fn a_corrupt_copy_is_repaired_in_place() {
         h.shutdown().await.expect("bookie shuts down");
     }
 }
+
+/// `run` drains the queue on its own and stops when told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_drains_the_queue_and_stops_on_shutdown() {
+    let mut cluster = Cluster::start(4).await;
+    for i in 0..4 {
+        register(&cluster, i, BookieState::ReadWrite);
+    }
+    let writer = client_on(&cluster, &[0, 1, 2]);
+    let id = write_ledger(&writer, 10, true).await;
+    let lost = cluster.addresses[1].clone();
+    cluster.stop(1).await;
+    register(&cluster, 1, BookieState::Down);
+    let worker = ReplicationWorker::new(
+        cluster.db.clone(),
+        cluster.client(fast_config()),
+        worker_config(),
+        "w1".into(),
+    );
+    let stats = worker.stats();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(shutdown));
+    // Marked after the worker started: it finds the ledger on a later poll.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    mark(&cluster, id, &lost);
+    let started = Instant::now();
+    while queue_len(&cluster) > 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "queue drains");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.snapshot().ledgers_repaired, 1);
+    assert_names_none(&cluster, id, &[&lost]);
+    assert_every_replica_stores(&cluster, id, 10).await;
+    stop.send(true).expect("worker listens");
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("worker stops")
+        .expect("worker task");
+}

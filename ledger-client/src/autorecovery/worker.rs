@@ -96,6 +96,44 @@ impl Default for WorkerConfig {
     }
 }
 
+impl WorkerConfig {
+    /// Checks the settings, naming the first bad key: a lease of at least twice the
+    /// progress interval (else the claim runs out between renewals), a window, scan
+    /// limit and pass size of at least 1, and `initial_backoff <= max_backoff`.
+    pub fn validate(&self) -> Result<(), WorkerError> {
+        let bad =
+            |key: &'static str, reason: String| Err(WorkerError::InvalidConfig { key, reason });
+        if self.lease < self.progress_interval.saturating_mul(2) {
+            return bad(
+                "lease",
+                format!(
+                    "{:?} is under twice progress_interval ({:?})",
+                    self.lease, self.progress_interval
+                ),
+            );
+        }
+        if self.window_entries == 0 {
+            return bad("window_entries", "must be at least 1".into());
+        }
+        if self.scan_limit == 0 {
+            return bad("scan_limit", "must be at least 1".into());
+        }
+        if self.max_ledgers_per_pass == 0 {
+            return bad("max_ledgers_per_pass", "must be at least 1".into());
+        }
+        if self.initial_backoff > self.max_backoff {
+            return bad(
+                "initial_backoff",
+                format!(
+                    "{:?} exceeds max_backoff ({:?})",
+                    self.initial_backoff, self.max_backoff
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Counters of one worker since it started, for metrics.
 #[derive(Debug, Default)]
 pub struct WorkerStats {
@@ -189,6 +227,14 @@ pub enum WorkerError {
     /// Another worker took the ledger over (our lease ran out).
     #[error("ledger {0}: claim lost to another worker")]
     ClaimLost(u64),
+    /// A [`WorkerConfig`] value is out of range.
+    #[error("worker config: {key}: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The metadata kept changing under the worker.
     #[error("ledger {0}: metadata kept changing; giving up this attempt")]
     Unsettled(u64),
@@ -730,4 +776,34 @@ impl ReplicationWorker {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_validation_names_the_key() {
+        assert!(WorkerConfig::default().validate().is_ok());
+        let short_lease = WorkerConfig {
+            lease: Duration::from_secs(3),
+            ..WorkerConfig::default()
+        };
+        let err = short_lease.validate().expect_err("lease under 2x progress");
+        assert!(
+            err.to_string().starts_with("worker config: lease:"),
+            "{err}"
+        );
+        let no_window = WorkerConfig {
+            window_entries: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(matches!(
+            no_window.validate(),
+            Err(WorkerError::InvalidConfig {
+                key: "window_entries",
+                ..
+            })
+        ));
+    }
 }
