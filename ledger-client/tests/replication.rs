@@ -18,8 +18,8 @@ use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState};
 use folio_namespace::under_replicated::{self, UnderReplicated};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use folio_proto::{
-    AddEntry, DeleteLedger, ENTRY_HEADER_BYTES, Entry, EntryHeader, MasterKey, ReadEntry,
-    ReadTarget, Request, Response, ScrubReportResponse, Status,
+    AddEntry, DeleteLedger, ENTRY_HEADER_BYTES, Entry, EntryHeader, GetLedgerEntries, MasterKey,
+    ReadEntry, ReadTarget, Request, Response, ScrubReportResponse, Status,
 };
 
 mod common;
@@ -757,9 +757,27 @@ async fn a_corrupt_copy_is_repaired_in_place() {
     );
     let id = write_ledger(&client, 10, true).await;
     let victim = &candidates[1].id;
+    let pool = BookiePool::new(Duration::from_millis(500));
+    // Qa = 2: the close may come before the third copy landed. Wait until the victim
+    // stores every entry, so that the checkpoint puts them all in its entry log.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "third copy lands"
+        );
+        let request = Request::GetLedgerEntries(GetLedgerEntries { ledger_id: id });
+        let answer = pool
+            .call(victim, request, Duration::from_secs(2))
+            .await
+            .expect("inventory");
+        if matches!(&answer, Response::GetLedgerEntries(r) if r.ranges == vec![(0, 9)]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     handles[1].checkpoint().await.expect("checkpoint");
     flip_stored_byte(&dir.path().join("bookie-1"), id, 4);
-    let pool = BookiePool::new(Duration::from_millis(500));
     let before = scrub_report(&pool, victim).await.passes_completed;
     pool.call(victim, Request::Scrub, Duration::from_secs(2))
         .await
