@@ -13,7 +13,9 @@
 //! - [`reader`]: [`EntryRead`], one verified read with speculative retries;
 //! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies;
 //! - [`bookie_client`]: [`BookiePool`], pipelined TCP connections to bookies;
-//! - [`metrics`]: [`LedgerMetrics`], append and read latency and ensemble changes.
+//! - [`metrics`]: [`LedgerMetrics`], append and read latency and ensemble changes;
+//! - [`autorecovery`]: the [`autorecovery::Auditor`] that finds under-replicated
+//!   ledgers and the [`autorecovery::BookieProber`] that heartbeats static bookies.
 //!
 //! On top of them, [`LedgerClient`] is the API applications use: `create` returns a
 //! [`LedgerWriter`] (pipelined `submit`/`append`, `close`), `open` a [`LedgerReader`]
@@ -24,6 +26,7 @@
 //!
 //! `tests/simulation.rs` runs these cores under a seeded, simulated network and disk.
 
+pub mod autorecovery;
 pub mod bookie_client;
 mod client;
 pub mod metrics;
@@ -35,6 +38,7 @@ pub mod recovery;
 mod write_handle;
 pub mod writer;
 
+pub use autorecovery::{AuditError, Auditor, AuditorConfig, BookieProber, ProberConfig};
 pub use bookie_client::{BookieClient, BookiePool, ClientError};
 pub use client::{BookieSource, ClientConfig, ClosedLedger, LedgerClient, LedgerError, OpenMode};
 pub use metrics::LedgerMetrics;

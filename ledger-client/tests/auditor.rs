@@ -1,0 +1,333 @@
+//! The auditor, the bookie prober and decommissioning, against real bookies over TCP
+//! and a real embedded namespace (`docs/protocol.md`, "Auto-recovery: the auditor").
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use folio_ledger::autorecovery::{Auditor, AuditorConfig, BookieProber, ProberConfig};
+use folio_ledger::{
+    AuditError, BookieSource, ClientConfig, LedgerClient, QuorumConfig, WriterConfig,
+};
+use folio_namespace::bookies::{self, BookieState};
+use folio_namespace::{Db, ledgers, under_replicated};
+
+mod common;
+
+use common::Cluster;
+
+fn fast_config() -> ClientConfig {
+    ClientConfig {
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_millis(500),
+        speculative_read_delay: Duration::from_millis(50),
+        writer: WriterConfig {
+            add_timeout_ms: 2_000,
+            ..WriterConfig::default()
+        },
+        ..ClientConfig::default()
+    }
+}
+
+/// Registry leases of 2 × 100 ms.
+fn prober_config() -> ProberConfig {
+    ProberConfig {
+        interval: Duration::from_millis(100),
+        lease_intervals: 2,
+        probe_timeout: Duration::from_millis(500),
+    }
+}
+
+const LOST_DELAY: Duration = Duration::from_millis(600);
+
+fn auditor_config() -> AuditorConfig {
+    AuditorConfig {
+        tick: Duration::from_millis(100),
+        lease: Duration::from_millis(800),
+        lost_bookie_recovery_delay: LOST_DELAY,
+        check_interval: Duration::from_secs(3600),
+        orphan_scan_interval: Duration::from_secs(3600),
+        scan_page: 2,
+        scan_pause: Duration::from_millis(1),
+        bookie_request_pause: Duration::from_millis(1),
+        orphan_page: 3,
+    }
+}
+
+/// Writes and closes `n` ledgers of E = Qw = Qa = 2 over the cluster's 3 bookies;
+/// returns each ledger's ensemble.
+async fn write_ledgers(db: &Db, client: &LedgerClient, n: usize) -> BTreeMap<u64, Vec<String>> {
+    let quorum = QuorumConfig::new(2, 2, 2).expect("quorum");
+    let mut out = BTreeMap::new();
+    for i in 0..n {
+        let writer = client
+            .create_with(quorum, BTreeMap::new())
+            .await
+            .expect("create");
+        for e in 0..3u8 {
+            writer
+                .append(Bytes::from(vec![e; 100 + i]))
+                .await
+                .expect("append");
+        }
+        let id = writer.ledger_id();
+        writer.close().await.expect("close");
+        out.insert(id, ensemble(db, id).await);
+    }
+    out
+}
+
+async fn ensemble(db: &Db, id: u64) -> Vec<String> {
+    let meta = db
+        .transact(move |tx, _| ledgers::get(tx, id))
+        .await
+        .expect("get")
+        .expect("exists");
+    meta.value
+        .segments
+        .into_iter()
+        .flat_map(|s| s.bookies)
+        .collect()
+}
+
+/// The under-replication queue as ledger → missing bookies.
+async fn queue(db: &Db) -> BTreeMap<u64, Vec<String>> {
+    db.transact(|tx, _| under_replicated::list(tx, None, 10_000))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|(id, r)| (id, r.missing_bookies))
+        .collect()
+}
+
+fn on(ledgers: &BTreeMap<u64, Vec<String>>, address: &str) -> BTreeMap<u64, Vec<String>> {
+    ledgers
+        .iter()
+        .filter(|(_, e)| e.iter().any(|b| b == address))
+        .map(|(&id, _)| (id, vec![address.to_owned()]))
+        .collect()
+}
+
+async fn state_of(db: &Db, address: &str) -> BookieState {
+    let id = address.to_owned();
+    let record = db
+        .transact(move |tx, _| bookies::get(tx, &id))
+        .await
+        .expect("get")
+        .expect("registered");
+    record.effective_state(unix_ms())
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+/// The prober heartbeats a bookie that answers as read-write, and a bookie that stops
+/// answering lapses to DOWN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prober_marks_a_dead_bookie_down_and_a_live_one_rw() {
+    let mut cluster = Cluster::start(2).await;
+    let client = cluster.client(fast_config());
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    let report = prober.probe_once().await.expect("probe");
+    assert_eq!(report.alive.len(), 2);
+    let (a, b) = (cluster.addresses[0].clone(), cluster.addresses[1].clone());
+    assert_eq!(
+        state_of(&cluster.db, a.as_str()).await,
+        BookieState::ReadWrite
+    );
+    cluster.stop(1).await;
+    let started = Instant::now();
+    loop {
+        let report = prober.probe_once().await.expect("probe");
+        assert_eq!(report.alive, std::slice::from_ref(&a));
+        assert_eq!(report.unreachable, std::slice::from_ref(&b));
+        if state_of(&cluster.db, b.as_str()).await == BookieState::Down {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "lease never lapsed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        state_of(&cluster.db, a.as_str()).await,
+        BookieState::ReadWrite
+    );
+}
+
+/// Only the lease holder audits; a second auditor marks nothing while the first
+/// holds the lease; once deposed, the first cannot write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_marks_and_a_deposed_auditor_cannot_write() {
+    let mut cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 4).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let a = Auditor::new(
+        cluster.db.clone(),
+        client.clone(),
+        auditor_config(),
+        "a".into(),
+    );
+    let b = Auditor::new(
+        cluster.db.clone(),
+        client.clone(),
+        auditor_config(),
+        "b".into(),
+    );
+    let ra = a.audit_once().await.expect("audit a");
+    assert!(ra.leader);
+    assert_eq!(ra.epoch, 1);
+    let rb = b.audit_once().await.expect("audit b");
+    assert!(!rb.leader);
+
+    cluster.stop(0).await;
+    let lost = cluster.addresses[0].as_str().to_owned();
+    let started = Instant::now();
+    loop {
+        prober.probe_once().await.expect("probe");
+        let rb = b.audit_once().await.expect("audit b");
+        assert!(!rb.leader, "b never holds the lease while a renews it");
+        assert_eq!(rb.ledgers_marked, 0);
+        let ra = a.audit_once().await.expect("audit a");
+        if ra.ledgers_marked > 0 {
+            assert_eq!(ra.lost_bookies, std::slice::from_ref(&lost));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never marked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let marked = queue(&cluster.db).await;
+    assert_eq!(marked, on(&ledgers, &lost));
+    assert_eq!(b.counters().ledgers_marked, 0);
+    assert_eq!(a.counters().bookies_lost, 1);
+
+    // a stops renewing; its lease lapses and b takes over with a higher epoch. The
+    // live bookies keep heartbeating meanwhile.
+    let paused = Instant::now();
+    while paused.elapsed() < auditor_config().lease + Duration::from_millis(100) {
+        prober.probe_once().await.expect("probe");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rb = b.audit_once().await.expect("audit b");
+    assert!(rb.leader);
+    assert_eq!(rb.epoch, 2);
+    // a still believes it holds epoch 1: its write is fenced and changes nothing.
+    let unmarked = *ledgers
+        .keys()
+        .find(|id| !marked.contains_key(id))
+        .expect("a ledger not on the lost bookie");
+    let live = cluster.addresses[1].as_str().to_owned();
+    let err = a.mark(unmarked, &live).await.expect_err("deposed");
+    assert!(
+        matches!(err, AuditError::LeaseLost { epoch: 1, .. }),
+        "{err}"
+    );
+    assert_eq!(queue(&cluster.db).await, marked);
+    // b, the holder, can.
+    assert!(b.mark(unmarked, &live).await.expect("holder marks"));
+}
+
+/// A stopped bookie is lost only after its registry lease and the recovery delay;
+/// then exactly its ledgers are queued, missing exactly it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_bookie_is_lost_only_after_the_delay() {
+    let mut cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 6).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let auditor = Auditor::new(
+        cluster.db.clone(),
+        client.clone(),
+        auditor_config(),
+        "a".into(),
+    );
+    assert_eq!(auditor.audit_once().await.expect("audit").ledgers_marked, 0);
+
+    let victim = 2;
+    let lost = cluster.addresses[victim].as_str().to_owned();
+    let last_heartbeat = Instant::now();
+    cluster.stop(victim).await;
+    let lease = prober_config().interval * prober_config().lease_intervals;
+    loop {
+        prober.probe_once().await.expect("probe");
+        let report = auditor.audit_once().await.expect("audit");
+        if report.ledgers_marked > 0 {
+            assert!(
+                last_heartbeat.elapsed() >= lease + LOST_DELAY,
+                "marked after {:?}, before lease + delay",
+                last_heartbeat.elapsed()
+            );
+            break;
+        }
+        assert!(queue(&cluster.db).await.is_empty());
+        assert!(
+            last_heartbeat.elapsed() < Duration::from_secs(10),
+            "never marked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let want = on(&ledgers, &lost);
+    assert!(!want.is_empty());
+    assert_eq!(queue(&cluster.db).await, want);
+    // Further ticks rescan nothing and mark nothing new.
+    let again = auditor.audit_once().await.expect("audit");
+    assert_eq!((again.ledgers_marked, again.lost_bookies.len()), (0, 0));
+    assert_eq!(auditor.counters().ledgers_marked, want.len() as u64);
+}
+
+/// Decommissioning marks the bookie's ledgers at once, heartbeats keep the state, and
+/// placement from the registry never picks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decommission_marks_ledgers_and_placement_avoids_the_bookie() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 6).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let retired = cluster.addresses[0].as_str().to_owned();
+    assert_eq!(cluster.index_of(&retired), 0);
+    let (db, id) = (cluster.db.clone(), retired.clone());
+    let marked = tokio::task::spawn_blocking(move || bookies::decommission(&db, &id, 2, unix_ms()))
+        .await
+        .expect("join")
+        .expect("decommission");
+    let want = on(&ledgers, &retired);
+    assert_eq!(marked, want.len() as u64);
+    assert_eq!(queue(&cluster.db).await, want);
+    // The prober's heartbeats keep it decommissioned.
+    prober.probe_once().await.expect("probe");
+    assert_eq!(
+        state_of(&cluster.db, &retired).await,
+        BookieState::Decommissioned
+    );
+
+    let registry = LedgerClient::new(cluster.db.clone(), BookieSource::Registry, fast_config());
+    let quorum = QuorumConfig::new(2, 2, 2).expect("quorum");
+    let mut used = BTreeSet::new();
+    for _ in 0..8 {
+        let writer = registry
+            .create_with(quorum, BTreeMap::new())
+            .await
+            .expect("create");
+        writer
+            .append(Bytes::from_static(b"x"))
+            .await
+            .expect("append");
+        let id = writer.ledger_id();
+        writer.close().await.expect("close");
+        used.extend(ensemble(&cluster.db, id).await);
+    }
+    assert!(
+        !used.contains(&retired),
+        "placed on a decommissioned bookie"
+    );
+    assert_eq!(used.len(), 2);
+}
