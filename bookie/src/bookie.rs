@@ -23,6 +23,7 @@ use crate::index::FjallIndex;
 use crate::journal::{
     self, FsJournalDir, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord,
 };
+use crate::scrub::{self, ScrubStats, Scrubber};
 use crate::storage::LedgerStorage;
 use crate::{cookie, server};
 
@@ -104,6 +105,7 @@ pub(crate) struct Shared {
     journal_dir: Arc<dyn JournalDir>,
     pub(crate) disk: Box<dyn DiskStats>,
     checkpoint_lock: Mutex<()>,
+    pub(crate) scrubber: Scrubber,
 }
 
 impl Shared {
@@ -235,7 +237,8 @@ impl Bookie {
         let tasks = vec![
             tokio::spawn(server::serve(listener, shared.clone(), shutdown_rx.clone())),
             tokio::spawn(checkpoint_loop(shared.clone(), shutdown_rx.clone())),
-            tokio::spawn(disk_loop(shared.clone(), shutdown_rx)),
+            tokio::spawn(disk_loop(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(scrub::scrub_loop(shared.clone(), shutdown_rx)),
         ];
         Ok(BookieHandle {
             local_addr,
@@ -267,7 +270,8 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
         config.read_ahead_bytes,
     )?;
     let mark = storage.mark()?;
-    let table = LedgerTable::from_metas(storage.metas()?);
+    let mut table = LedgerTable::from_metas(storage.metas()?);
+    table.mark_deleted(storage.deleted_ledgers());
     let (lac_tx, _) = watch::channel(0u64);
     let state = Arc::new(State {
         table: Mutex::new(table),
@@ -304,6 +308,7 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
     );
     let journal = Journal::start(jdir.clone(), first_id, config.journal, state.clone())?;
     Ok(Shared {
+        scrubber: Scrubber::new(config.scrub_rate_bytes_per_sec, config.scrub_interval),
         disk: Box::new(FsDiskStats::new(&data_dir)),
         config,
         state,
@@ -350,6 +355,16 @@ impl BookieHandle {
     /// Whether the bookie currently refuses new adds.
     pub fn is_read_only(&self) -> bool {
         self.shared.state.table().read_only()
+    }
+
+    /// The scrubber's counters (passes, entries checked, corrupt copies).
+    pub fn scrub_stats(&self) -> ScrubStats {
+        self.shared.scrubber.stats(&self.shared.state.storage)
+    }
+
+    /// Starts a scrub pass now (a no-op if one is running), like a `Scrub` request.
+    pub fn start_scrub(&self) {
+        self.shared.scrubber.request_pass();
     }
 
     /// Runs a checkpoint now (normally periodic): flushes recent entries to the

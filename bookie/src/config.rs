@@ -43,6 +43,10 @@ pub struct BookieConfig {
     pub max_inflight_bytes_per_connection: usize,
     /// Largest frame accepted; a larger one closes the connection.
     pub max_frame_bytes: usize,
+    /// Bytes per second a scrub pass reads at most (0: unlimited).
+    pub scrub_rate_bytes_per_sec: u64,
+    /// Time between periodic scrub passes (zero: only on a `Scrub` request).
+    pub scrub_interval: Duration,
 }
 
 impl BookieConfig {
@@ -69,6 +73,8 @@ impl BookieConfig {
             read_only: false,
             max_inflight_bytes_per_connection: 256 << 20,
             max_frame_bytes: folio_proto::DEFAULT_MAX_FRAME_BYTES,
+            scrub_rate_bytes_per_sec: 8 << 20,
+            scrub_interval: Duration::from_secs(86_400),
         }
     }
 }

@@ -121,6 +121,15 @@ impl LedgerTable {
         }
     }
 
+    /// Marks ledgers as deleted (their tombstones, at start-up): adds to them are
+    /// refused from now on.
+    pub fn mark_deleted(&mut self, ledger_ids: impl IntoIterator<Item = u64>) {
+        for id in ledger_ids {
+            self.ledgers.remove(&id);
+            self.deleted.insert(id);
+        }
+    }
+
     /// Sets read-only mode.
     pub fn set_read_only(&mut self, read_only: bool) {
         self.read_only = read_only;
@@ -232,6 +241,18 @@ impl LedgerTable {
 
     /// Applies a durable record. Returns true if the ledger's LAC advanced.
     pub fn apply(&mut self, record: &JournalRecord) -> bool {
+        // A replayed record of a ledger deleted since (its tombstone was loaded at
+        // start-up) must not bring the ledger back.
+        let deleted_since = match record {
+            JournalRecord::Add(e) => self.deleted.contains(&e.ledger_id()),
+            JournalRecord::Lac { ledger_id, .. }
+            | JournalRecord::Fence { ledger_id }
+            | JournalRecord::MasterKey { ledger_id, .. } => self.deleted.contains(ledger_id),
+            JournalRecord::DeleteLedger { .. } => false,
+        };
+        if deleted_since {
+            return false;
+        }
         let (ledger_id, lac) = match record {
             JournalRecord::Add(e) => (e.ledger_id(), e.header().lac),
             JournalRecord::Lac { ledger_id, lac } => (*ledger_id, *lac),

@@ -9,12 +9,14 @@
 use std::time::Duration;
 
 use folio_proto::{
-    AddEntry, AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse, NO_ENTRY,
-    ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response, Status, WriteLac,
-    WriteLacResponse,
+    AddEntry, AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse,
+    LedgerEntriesResponse, ListLedgersResponse, MAX_LIST_LEDGERS, MAX_SCRUB_REPORT_ENTRIES,
+    NO_ENTRY, ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response,
+    ScrubReportResponse, ScrubResponse, Status, WriteLac, WriteLacResponse,
 };
 
 use crate::bookie::Shared;
+use crate::error::StorageError;
 use crate::group_commit::AppendWaiter;
 
 /// How long an add waits for a full write cache to drain before TooManyRequests.
@@ -53,6 +55,21 @@ pub(crate) fn refusal(req: &Request, status: Status) -> Response {
         Request::DeleteLedger(r) => Response::DeleteLedger(DeleteLedgerResponse {
             status,
             ledger_id: r.ledger_id,
+        }),
+        Request::ListLedgers(_) => Response::ListLedgers(ListLedgersResponse {
+            status,
+            ledger_ids: Vec::new(),
+        }),
+        Request::GetLedgerEntries(_) => Response::GetLedgerEntries(LedgerEntriesResponse {
+            status,
+            ranges: Vec::new(),
+        }),
+        Request::Scrub => Response::Scrub(ScrubResponse { status }),
+        Request::GetScrubReport => Response::GetScrubReport(ScrubReportResponse {
+            status,
+            passes_completed: 0,
+            entries_checked: 0,
+            corrupt: Vec::new(),
         }),
     }
 }
@@ -106,7 +123,62 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
                 ledger_id: r.ledger_id,
             })
         }
+        Request::ListLedgers(r) => {
+            let limit = r.limit.min(MAX_LIST_LEDGERS) as usize;
+            let state = shared.state.clone();
+            let req = Request::ListLedgers(r);
+            match blocking(move || state.storage.list_ledgers(r.start, limit)).await {
+                Ok(ledger_ids) => Response::ListLedgers(ListLedgersResponse {
+                    status: Status::Ok,
+                    ledger_ids,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, "list ledgers failed; answering IoError");
+                    refusal(&req, Status::IoError)
+                }
+            }
+        }
+        Request::GetLedgerEntries(r) => {
+            let state = shared.state.clone();
+            let req = Request::GetLedgerEntries(r);
+            match blocking(move || state.storage.ledger_entries(r.ledger_id)).await {
+                Ok(ranges) if ranges.is_empty() => refusal(&req, Status::NoSuchLedger),
+                Ok(ranges) => Response::GetLedgerEntries(LedgerEntriesResponse {
+                    status: Status::Ok,
+                    ranges,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %e, ledger_id = r.ledger_id, "list entries failed; answering IoError");
+                    refusal(&req, Status::IoError)
+                }
+            }
+        }
+        Request::Scrub => {
+            shared.scrubber.request_pass();
+            Response::Scrub(ScrubResponse { status: Status::Ok })
+        }
+        Request::GetScrubReport => {
+            let stats = shared.scrubber.stats(&shared.state.storage);
+            Response::GetScrubReport(ScrubReportResponse {
+                status: Status::Ok,
+                passes_completed: stats.passes_completed,
+                entries_checked: stats.entries_checked,
+                corrupt: shared
+                    .state
+                    .storage
+                    .corrupt_entries(MAX_SCRUB_REPORT_ENTRIES),
+            })
+        }
     }
+}
+
+/// Runs storage work off the async threads; a failed task is a storage error.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("storage task failed: {e}")))?
 }
 
 /// Waits for a journal append; any failure is an I/O error to the client.

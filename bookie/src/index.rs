@@ -7,13 +7,19 @@
 //! |-----------|---------------------------------------|-----------------------------------------|
 //! | `entries` | ledger id u64 BE ‖ entry id u64 BE    | [`Location::to_bytes`] (20 bytes)       |
 //! | `ledgers` | ledger id u64 BE                      | [`LedgerMeta::to_bytes`]                |
+//! | `deleted` | ledger id u64 BE                      | empty (a deletion tombstone)            |
+//!
+//! A tombstone is written in the same batch that removes a deleted ledger's entries
+//! and meta, and is never removed (ledger ids are never reused): it keeps adds to
+//! the ledger refused after a restart, and keeps a journal replay from putting the
+//! ledger's entries back once the deletion record itself has been trimmed.
 //!
 //! Big-endian keys sort by (ledger, entry), so "last entry of a ledger" is a floor
 //! lookup: the last key of the range `(ledger, 0)..=(ledger, u64::MAX)`.
 //! The index is written only at checkpoints and made durable by [`EntryIndex::sync`]
 //! before the checkpoint mark moves; fjall's own journal need not be fsynced per write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -35,8 +41,20 @@ pub trait EntryIndex: Send + Sync {
     fn get(&self, ledger_id: u64, entry_id: u64) -> Result<Option<Location>, StorageError>;
     /// The highest entry id of a ledger and its location (a floor lookup).
     fn last(&self, ledger_id: u64) -> Result<Option<(u64, Location)>, StorageError>;
-    /// Removes a ledger's entries and meta.
+    /// Removes a ledger's entries and meta and records its tombstone, in one batch.
     fn delete_ledger(&self, ledger_id: u64) -> Result<(), StorageError>;
+    /// Every ledger with a deletion tombstone.
+    fn tombstones(&self) -> Result<Vec<u64>, StorageError>;
+    /// Ledger ids with at least one indexed entry, `>= start`, ascending, at most
+    /// `limit` of them.
+    fn ledgers(&self, start: u64, limit: usize) -> Result<Vec<u64>, StorageError>;
+    /// Indexed entries in (ledger, entry) order from `from` (inclusive), at most
+    /// `limit` of them.
+    fn scan(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, Location)>, StorageError>;
     /// Every stored ledger meta.
     fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError>;
     /// Makes every earlier change durable.
@@ -50,6 +68,13 @@ fn entry_key(ledger_id: u64, entry_id: u64) -> [u8; 16] {
     k
 }
 
+/// The ledger id a key starts with.
+fn ledger_of(key: &[u8]) -> Option<u64> {
+    key.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
 fn corrupt(what: &str, ledger_id: u64) -> StorageError {
     StorageError::Corrupt(format!("index {what} for ledger {ledger_id} is malformed"))
 }
@@ -59,6 +84,7 @@ pub struct FjallIndex {
     db: Database,
     entries: Keyspace,
     ledgers: Keyspace,
+    deleted: Keyspace,
 }
 
 impl FjallIndex {
@@ -67,10 +93,12 @@ impl FjallIndex {
         let db = Database::builder(dir).manual_journal_persist(true).open()?;
         let entries = db.keyspace("entries", KeyspaceCreateOptions::default)?;
         let ledgers = db.keyspace("ledgers", KeyspaceCreateOptions::default)?;
+        let deleted = db.keyspace("deleted", KeyspaceCreateOptions::default)?;
         Ok(FjallIndex {
             db,
             entries,
             ledgers,
+            deleted,
         })
     }
 }
@@ -124,8 +152,62 @@ impl EntryIndex for FjallIndex {
             batch.remove(&self.entries, k);
         }
         batch.remove(&self.ledgers, ledger_id.to_be_bytes());
+        batch.insert(&self.deleted, ledger_id.to_be_bytes(), []);
         batch.commit()?;
         Ok(())
+    }
+
+    fn tombstones(&self) -> Result<Vec<u64>, StorageError> {
+        let mut out = Vec::new();
+        for guard in self.deleted.iter() {
+            let k = guard.key()?;
+            out.push(
+                ledger_of(&k).ok_or_else(|| {
+                    StorageError::Corrupt("index tombstone key is malformed".into())
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn ledgers(&self, start: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        let mut out = Vec::new();
+        let mut from = Some(start);
+        // One seek per ledger: find the first key at or after (from, 0), then skip
+        // past that ledger.
+        while let Some(l) = from {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(guard) = self.entries.range(entry_key(l, 0)..).next() else {
+                break;
+            };
+            let k = guard.key()?;
+            let ledger = ledger_of(&k).ok_or_else(|| corrupt("key", l))?;
+            out.push(ledger);
+            from = ledger.checked_add(1);
+        }
+        Ok(out)
+    }
+
+    fn scan(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, Location)>, StorageError> {
+        let mut out = Vec::new();
+        for guard in self.entries.range(entry_key(from.0, from.1)..).take(limit) {
+            let (k, v) = guard.into_inner()?;
+            let ledger = ledger_of(&k).ok_or_else(|| corrupt("key", from.0))?;
+            let entry = k
+                .get(8..16)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt("key", ledger))?;
+            let loc = Location::from_bytes(&v).ok_or_else(|| corrupt("location", ledger))?;
+            out.push((ledger, entry, loc));
+        }
+        Ok(out)
     }
 
     fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError> {
@@ -149,7 +231,11 @@ impl EntryIndex for FjallIndex {
     }
 }
 
-type MemIndexInner = (BTreeMap<(u64, u64), Location>, BTreeMap<u64, LedgerMeta>);
+type MemIndexInner = (
+    BTreeMap<(u64, u64), Location>,
+    BTreeMap<u64, LedgerMeta>,
+    BTreeSet<u64>,
+);
 
 /// An in-memory index, for tests and simulation.
 #[derive(Debug, Default)]
@@ -190,7 +276,40 @@ impl EntryIndex for MemIndex {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.0.retain(|(l, _), _| *l != ledger_id);
         g.1.remove(&ledger_id);
+        g.2.insert(ledger_id);
         Ok(())
+    }
+
+    fn tombstones(&self) -> Result<Vec<u64>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(g.2.iter().copied().collect())
+    }
+
+    fn ledgers(&self, start: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<u64> = Vec::new();
+        for ((l, _), _) in g.0.range((start, 0)..) {
+            if out.last() != Some(l) {
+                if out.len() >= limit {
+                    break;
+                }
+                out.push(*l);
+            }
+        }
+        Ok(out)
+    }
+
+    fn scan(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, Location)>, StorageError> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(g.0
+            .range(from..)
+            .take(limit)
+            .map(|((l, e), loc)| (*l, *e, *loc))
+            .collect())
     }
 
     fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError> {
@@ -228,9 +347,18 @@ mod tests {
         assert_eq!(index.last(3).expect("last"), None);
         assert_eq!(index.get(1, 5).expect("get"), Some(loc(5)));
         assert_eq!(index.get(1, 4).expect("get"), None);
+        assert_eq!(index.ledgers(0, 10).expect("ledgers"), vec![0, 1, 2]);
+        assert_eq!(index.ledgers(1, 1).expect("ledgers"), vec![1]);
+        assert_eq!(index.ledgers(3, 10).expect("ledgers"), Vec::<u64>::new());
+        assert_eq!(
+            index.scan((1, 1), 2).expect("scan"),
+            vec![(1, 5, loc(5)), (2, 0, loc(9))]
+        );
         index.delete_ledger(1).expect("delete");
         assert_eq!(index.last(1).expect("last"), None);
         assert_eq!(index.last(2).expect("last"), Some((0, loc(9))));
+        assert_eq!(index.ledgers(0, 10).expect("ledgers"), vec![0, 2]);
+        assert_eq!(index.tombstones().expect("tombstones"), vec![1]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   applies durable records to the ledger table and the [`storage`].
 //! - [`storage`] = [`write_cache`] + [`entry_log`] + [`index`], with read-ahead and
 //!   the [`checkpoint`] mark.
+//! - [`scrub`] walks the index at a bounded rate and checks every stored copy.
 //! - [`cookie`] stamps data directories; [`disk`] measures free space.
 //!
 //! Boundaries that tests fake are traits: [`journal::JournalDir`] (with
@@ -33,6 +34,7 @@ mod handler;
 pub mod index;
 pub mod journal;
 pub mod probe;
+pub mod scrub;
 mod server;
 pub mod storage;
 pub mod write_cache;
@@ -41,3 +43,4 @@ pub use bookie::{Bookie, BookieHandle};
 pub use config::BookieConfig;
 pub use error::{CookieError, JournalError, StartError, StorageError};
 pub use group_commit::GroupCommitConfig;
+pub use scrub::ScrubStats;

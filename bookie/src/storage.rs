@@ -9,7 +9,7 @@
 //! 3. the index gets the new locations and the ledger metas, and is synced;
 //! 4. the mark is replaced atomically; only then may older journal files go.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -18,6 +18,7 @@ use folio_proto::{Entry, ReadTarget};
 
 use crate::checkpoint;
 use crate::entry_log::{EntryLog, Location, RECORD_LEN_BYTES, parse_record};
+
 use crate::error::StorageError;
 use crate::fencing::LedgerMeta;
 use crate::index::EntryIndex;
@@ -54,6 +55,30 @@ impl ReadAhead {
     }
 }
 
+/// Index entries read per batch when walking the index.
+const SCAN_BATCH: usize = 4096;
+
+/// Builds sorted, disjoint, non-adjacent inclusive ranges from ascending ids.
+#[derive(Default)]
+struct RangeBuilder {
+    ranges: Vec<(u64, u64)>,
+}
+
+impl RangeBuilder {
+    /// Adds `id`, which is at least every id added before.
+    fn push(&mut self, id: u64) {
+        match self.ranges.last_mut() {
+            Some((_, last)) if *last >= id => {}
+            Some((_, last)) if *last + 1 == id => *last = id,
+            _ => self.ranges.push((id, id)),
+        }
+    }
+
+    fn finish(self) -> Vec<(u64, u64)> {
+        self.ranges
+    }
+}
+
 /// Entries of all ledgers, their index and the checkpoint mark.
 pub struct LedgerStorage {
     data_dir: PathBuf,
@@ -61,9 +86,14 @@ pub struct LedgerStorage {
     log: EntryLog,
     index: Box<dyn EntryIndex>,
     read_ahead: ReadAhead,
-    /// Ledgers deleted since start-up; a checkpoint that races a deletion must not
-    /// put their entries back into the index. Ledger ids are never reused.
+    /// Deleted ledgers (the index's tombstones plus deletions since start-up); a
+    /// checkpoint that races a deletion must not put their entries back into the
+    /// index, and a journal replay must not bring them back. Ledger ids are never
+    /// reused.
     deleted: Mutex<HashSet<u64>>,
+    /// Stored copies found corrupt (by the scrubber or a read) that no newer copy
+    /// has replaced yet. Reads of them answer an error.
+    corrupt: Mutex<BTreeSet<(u64, u64)>>,
     /// Serialises index writes of checkpoints and deletions.
     index_lock: Mutex<()>,
 }
@@ -77,6 +107,7 @@ impl LedgerStorage {
         read_ahead_bytes: usize,
     ) -> Result<LedgerStorage, StorageError> {
         let log = EntryLog::open(&data_dir.join("ledgers"), entry_log_file_bytes)?;
+        let deleted = index.tombstones()?.into_iter().collect();
         Ok(LedgerStorage {
             data_dir: data_dir.to_path_buf(),
             cache: WriteCache::default(),
@@ -86,7 +117,8 @@ impl LedgerStorage {
                 block_bytes: read_ahead_bytes,
                 blocks: Mutex::new(VecDeque::new()),
             },
-            deleted: Mutex::new(HashSet::new()),
+            deleted: Mutex::new(deleted),
+            corrupt: Mutex::new(BTreeSet::new()),
             index_lock: Mutex::new(()),
         })
     }
@@ -101,9 +133,137 @@ impl LedgerStorage {
         checkpoint::read(&self.data_dir)
     }
 
-    /// Adds a durable entry to the write cache.
+    /// Ledgers deleted durably or since start-up.
+    pub fn deleted_ledgers(&self) -> Vec<u64> {
+        let mut out: Vec<u64> = self.deleted_guard().iter().copied().collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Whether a ledger was deleted.
+    pub fn is_deleted(&self, ledger_id: u64) -> bool {
+        self.deleted_guard().contains(&ledger_id)
+    }
+
+    fn deleted_guard(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
+        self.deleted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn corrupt_guard(&self) -> std::sync::MutexGuard<'_, BTreeSet<(u64, u64)>> {
+        self.corrupt.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a durable entry to the write cache. A new copy replaces a corrupt one:
+    /// reads find it in the cache from now on, and the next checkpoint points the
+    /// index at it. Entries of a deleted ledger are dropped (journal replay of adds
+    /// journaled before a deletion whose record was since trimmed).
     pub fn insert(&self, entry: Entry) {
+        let key = (entry.ledger_id(), entry.entry_id());
+        if self.is_deleted(key.0) {
+            return;
+        }
+        // Under the corrupt-set lock, so a scrubber's verdict on the old copy (taken
+        // under the same lock after checking the cache) cannot land after this.
+        let mut corrupt = self.corrupt_guard();
         self.cache.insert(entry);
+        corrupt.remove(&key);
+    }
+
+    /// Ledgers with at least one stored entry (write cache or index), `>= start`,
+    /// ascending, at most `limit`.
+    pub fn list_ledgers(&self, start: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        // The cache first: a checkpoint moves entries from the cache to the index,
+        // never the other way, so reading in this order misses nothing.
+        let mut ids = self.cache.ledgers(start, limit);
+        ids.extend(self.index.ledgers(start, limit)?);
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit);
+        Ok(ids)
+    }
+
+    /// The stored entry ids of a ledger (write cache or index, corrupt copies
+    /// included) as sorted, disjoint, non-adjacent inclusive ranges.
+    pub fn ledger_entries(&self, ledger_id: u64) -> Result<Vec<(u64, u64)>, StorageError> {
+        // Cache first, as in `list_ledgers`.
+        let cached = self.cache.entry_ids(ledger_id);
+        let mut ranges = RangeBuilder::default();
+        let mut cached = cached.into_iter().peekable();
+        let mut from = (ledger_id, 0);
+        loop {
+            let batch = self.index.scan(from, SCAN_BATCH)?;
+            let full = batch.len() == SCAN_BATCH;
+            let mut last = None;
+            for (l, e, _) in batch {
+                if l != ledger_id {
+                    last = None;
+                    break;
+                }
+                while let Some(c) = cached.next_if(|c| *c < e) {
+                    ranges.push(c);
+                }
+                ranges.push(e);
+                last = Some(e);
+            }
+            match (full, last.and_then(|e| e.checked_add(1))) {
+                (true, Some(next)) => from = (ledger_id, next),
+                _ => break,
+            }
+        }
+        for c in cached {
+            ranges.push(c);
+        }
+        Ok(ranges.finish())
+    }
+
+    /// Stored copies known to be corrupt, sorted, at most `limit`.
+    pub fn corrupt_entries(&self, limit: usize) -> Vec<(u64, u64)> {
+        self.corrupt_guard().iter().take(limit).copied().collect()
+    }
+
+    /// How many stored copies are known to be corrupt.
+    pub fn corrupt_count(&self) -> usize {
+        self.corrupt_guard().len()
+    }
+
+    /// Indexed entries from `from` (inclusive), in order, at most `limit` (the
+    /// scrubber's walk).
+    pub fn scan_index(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, Location)>, StorageError> {
+        self.index.scan(from, limit)
+    }
+
+    /// Reads the stored copy at `loc` from disk (bypassing read-ahead) and checks its
+    /// length, CRC32C and header ids. A bad copy that is still the current one (the
+    /// index points at `loc` and no newer copy waits in the cache) joins the corrupt
+    /// set; returns whether it did. An I/O error reading it counts as corrupt too:
+    /// the copy cannot be served either way.
+    pub fn verify_stored(
+        &self,
+        ledger_id: u64,
+        entry_id: u64,
+        loc: Location,
+    ) -> Result<bool, StorageError> {
+        let want = RECORD_LEN_BYTES as usize + loc.len as usize;
+        let result = self
+            .log
+            .read_block(loc.log_id, loc.offset, want)
+            .and_then(|block| parse_record(&block, loc, ledger_id, entry_id));
+        let Err(e) = result else {
+            return Ok(false);
+        };
+        let mut corrupt = self.corrupt_guard();
+        if self.cache.get(ledger_id, entry_id).is_some()
+            || self.index.get(ledger_id, entry_id)? != Some(loc)
+        {
+            // Replaced (or deleted) since the scrubber read the index.
+            return Ok(false);
+        }
+        tracing::warn!(error = %e, ledger_id, entry_id, "stored entry copy is corrupt");
+        Ok(corrupt.insert((ledger_id, entry_id)))
     }
 
     /// Bytes waiting in the write cache.
@@ -131,6 +291,11 @@ impl LedgerStorage {
         let Some(loc) = self.index.get(ledger_id, entry_id)? else {
             return Ok(None);
         };
+        if self.corrupt_guard().contains(&(ledger_id, entry_id)) {
+            return Err(StorageError::Corrupt(format!(
+                "entry {ledger_id}/{entry_id} failed its check; awaiting repair"
+            )));
+        }
         let block = match self.read_ahead.lookup(loc) {
             Some(b) => b,
             None => {
@@ -142,7 +307,19 @@ impl LedgerStorage {
                 block
             }
         };
-        parse_record(&block, loc, ledger_id, entry_id).map(Some)
+        match parse_record(&block, loc, ledger_id, entry_id) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) => {
+                // Only if still current: a repair may have landed since the lookup.
+                let mut corrupt = self.corrupt_guard();
+                if self.cache.get(ledger_id, entry_id).is_none()
+                    && self.index.get(ledger_id, entry_id)? == Some(loc)
+                {
+                    corrupt.insert((ledger_id, entry_id));
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Drops a ledger from the cache and the index.
@@ -153,6 +330,7 @@ impl LedgerStorage {
             .unwrap_or_else(|e| e.into_inner())
             .insert(ledger_id);
         self.cache.remove_ledger(ledger_id);
+        self.corrupt_guard().retain(|(l, _)| *l != ledger_id);
         self.index.delete_ledger(ledger_id)
     }
 

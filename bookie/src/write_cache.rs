@@ -50,6 +50,46 @@ impl WriteCache {
         a.max(f)
     }
 
+    /// Ledger ids with a cached entry, `>= start`, ascending, at most `limit`.
+    pub fn ledgers(&self, start: u64, limit: usize) -> Vec<u64> {
+        let g = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u64> = Vec::new();
+        // The first `limit` ledgers of each generation hold the first `limit` overall.
+        for gen_ in [&g.active, &g.flushing] {
+            let mut last = None;
+            let mut taken = 0;
+            for ((l, _), _) in gen_.range((start, 0)..) {
+                if last != Some(*l) {
+                    if taken >= limit {
+                        break;
+                    }
+                    ids.push(*l);
+                    taken += 1;
+                    last = Some(*l);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(limit);
+        ids
+    }
+
+    /// The cached entry ids of a ledger, ascending.
+    pub fn entry_ids(&self, ledger_id: u64) -> Vec<u64> {
+        let g = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let range = (ledger_id, 0)..=(ledger_id, u64::MAX);
+        let mut ids: Vec<u64> = g
+            .active
+            .range(range.clone())
+            .chain(g.flushing.range(range))
+            .map(|(k, _)| k.1)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     /// Bytes in the active generation.
     pub fn active_bytes(&self) -> usize {
         self.inner

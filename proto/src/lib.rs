@@ -46,12 +46,13 @@ pub use frame::{
     PROTOCOL_VERSION, RawFrame,
 };
 pub use request::{
-    AddEntry, DeleteLedger, LongPoll, MAX_MASTER_KEY_BYTES, MasterKey, Op, ReadEntry, ReadLac,
-    ReadTarget, Request, WriteLac,
+    AddEntry, DeleteLedger, GetLedgerEntries, ListLedgers, LongPoll, MAX_LIST_LEDGERS,
+    MAX_MASTER_KEY_BYTES, MasterKey, Op, ReadEntry, ReadLac, ReadTarget, Request, WriteLac,
 };
 pub use response::{
-    AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse, RESPONSE_KIND_BIT,
-    ReadEntryResponse, ReadLacResponse, Response, WriteLacResponse,
+    AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse, LedgerEntriesResponse,
+    ListLedgersResponse, MAX_SCRUB_REPORT_ENTRIES, RESPONSE_KIND_BIT, ReadEntryResponse,
+    ReadLacResponse, Response, ScrubReportResponse, ScrubResponse, WriteLacResponse,
 };
 pub use status::Status;
 
@@ -113,6 +114,9 @@ pub enum DecodeError {
         /// Its length.
         len: usize,
     },
+    /// A list of ranges that is not sorted, disjoint and with `first <= last`.
+    #[error("ranges are not sorted, disjoint inclusive pairs")]
+    BadRanges,
     /// The entry carried by the message is malformed.
     #[error("bad entry: {0}")]
     Entry(#[from] EntryError),

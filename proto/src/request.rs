@@ -24,6 +24,14 @@ pub enum Op {
     GetBookieInfo = 5,
     /// [`DeleteLedger`].
     DeleteLedger = 6,
+    /// [`ListLedgers`].
+    ListLedgers = 7,
+    /// [`GetLedgerEntries`].
+    GetLedgerEntries = 8,
+    /// [`Request::Scrub`].
+    Scrub = 9,
+    /// [`Request::GetScrubReport`].
+    GetScrubReport = 10,
 }
 
 impl Op {
@@ -36,6 +44,10 @@ impl Op {
             4 => Op::WriteLac,
             5 => Op::GetBookieInfo,
             6 => Op::DeleteLedger,
+            7 => Op::ListLedgers,
+            8 => Op::GetLedgerEntries,
+            9 => Op::Scrub,
+            10 => Op::GetScrubReport,
             _ => return None,
         })
     }
@@ -170,6 +182,26 @@ pub struct DeleteLedger {
     pub ledger_id: u64,
 }
 
+/// The most ledger ids one [`ListLedgers`] answer carries, whatever its `limit`.
+pub const MAX_LIST_LEDGERS: u32 = 10_000;
+
+/// List the ledgers this bookie stores at least one entry of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListLedgers {
+    /// The lowest ledger id wanted.
+    pub start: u64,
+    /// At most this many ids (and never more than [`MAX_LIST_LEDGERS`]); an answer
+    /// with fewer than `min(limit, MAX_LIST_LEDGERS)` means there are no more.
+    pub limit: u32,
+}
+
+/// Ask which entry ids of a ledger this bookie stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GetLedgerEntries {
+    /// The ledger.
+    pub ledger_id: u64,
+}
+
 /// A request to a bookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -185,6 +217,14 @@ pub enum Request {
     GetBookieInfo,
     /// Delete a ledger.
     DeleteLedger(DeleteLedger),
+    /// List stored ledgers.
+    ListLedgers(ListLedgers),
+    /// List a ledger's stored entry ids.
+    GetLedgerEntries(GetLedgerEntries),
+    /// Start a scrub pass now (a no-op if one is running).
+    Scrub,
+    /// Ask what the scrubber found.
+    GetScrubReport,
 }
 
 const FLAG_RECOVERY: u8 = 1;
@@ -201,6 +241,10 @@ impl Request {
             Request::WriteLac(_) => Op::WriteLac,
             Request::GetBookieInfo => Op::GetBookieInfo,
             Request::DeleteLedger(_) => Op::DeleteLedger,
+            Request::ListLedgers(_) => Op::ListLedgers,
+            Request::GetLedgerEntries(_) => Op::GetLedgerEntries,
+            Request::Scrub => Op::Scrub,
+            Request::GetScrubReport => Op::GetScrubReport,
         }
     }
 
@@ -213,6 +257,8 @@ impl Request {
             Request::WriteLac(r) => Some(r.ledger_id),
             Request::GetBookieInfo => None,
             Request::DeleteLedger(r) => Some(r.ledger_id),
+            Request::GetLedgerEntries(r) => Some(r.ledger_id),
+            Request::ListLedgers(_) | Request::Scrub | Request::GetScrubReport => None,
         }
     }
 }
@@ -254,6 +300,12 @@ impl Message for Request {
             }
             Request::GetBookieInfo => {}
             Request::DeleteLedger(r) => dst.put_u64(r.ledger_id),
+            Request::ListLedgers(r) => {
+                dst.put_u64(r.start);
+                dst.put_u32(r.limit);
+            }
+            Request::GetLedgerEntries(r) => dst.put_u64(r.ledger_id),
+            Request::Scrub | Request::GetScrubReport => {}
         }
     }
 
@@ -306,6 +358,15 @@ impl Message for Request {
             Op::DeleteLedger => Request::DeleteLedger(DeleteLedger {
                 ledger_id: r.u64()?,
             }),
+            Op::ListLedgers => Request::ListLedgers(ListLedgers {
+                start: r.u64()?,
+                limit: r.u32()?,
+            }),
+            Op::GetLedgerEntries => Request::GetLedgerEntries(GetLedgerEntries {
+                ledger_id: r.u64()?,
+            }),
+            Op::Scrub => Request::Scrub,
+            Op::GetScrubReport => Request::GetScrubReport,
         };
         r.finish()?;
         Ok(req)

@@ -87,6 +87,50 @@ pub struct DeleteLedgerResponse {
     pub ledger_id: u64,
 }
 
+/// The most corrupt entries one [`ScrubReportResponse`] lists.
+pub const MAX_SCRUB_REPORT_ENTRIES: usize = 10_000;
+
+/// Answer to [`crate::ListLedgers`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListLedgersResponse {
+    /// Ok, or why the list is unavailable.
+    pub status: Status,
+    /// Ledger ids `>= start`, ascending; fewer than the limit means no more.
+    pub ledger_ids: Vec<u64>,
+}
+
+/// Answer to [`crate::GetLedgerEntries`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LedgerEntriesResponse {
+    /// Ok; `NoSuchLedger` when the bookie stores no entry of the ledger.
+    pub status: Status,
+    /// Stored entry ids as sorted, disjoint, non-adjacent inclusive ranges
+    /// `(first, last)`. Corrupt stored copies count as stored.
+    pub ranges: Vec<(u64, u64)>,
+}
+
+/// Answer to [`crate::Request::Scrub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ScrubResponse {
+    /// Ok once a pass is started (or one was already running).
+    pub status: Status,
+}
+
+/// Answer to [`crate::Request::GetScrubReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ScrubReportResponse {
+    /// Ok, or why the report is unavailable.
+    pub status: Status,
+    /// Scrub passes finished since the bookie started.
+    pub passes_completed: u64,
+    /// Entries checked by scrub passes since the bookie started.
+    pub entries_checked: u64,
+    /// `(ledger_id, entry_id)` of stored copies that failed their CRC32C or header
+    /// check (by the scrubber or a read), sorted, at most
+    /// [`MAX_SCRUB_REPORT_ENTRIES`].
+    pub corrupt: Vec<(u64, u64)>,
+}
+
 /// A response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
@@ -102,6 +146,14 @@ pub enum Response {
     GetBookieInfo(BookieInfoResponse),
     /// To DeleteLedger.
     DeleteLedger(DeleteLedgerResponse),
+    /// To ListLedgers.
+    ListLedgers(ListLedgersResponse),
+    /// To GetLedgerEntries.
+    GetLedgerEntries(LedgerEntriesResponse),
+    /// To Scrub.
+    Scrub(ScrubResponse),
+    /// To GetScrubReport.
+    GetScrubReport(ScrubReportResponse),
     /// To a request whose body could not be decoded (status BadRequest), so its
     /// operation is unknown.
     Error(Status),
@@ -117,6 +169,10 @@ impl Response {
             Response::WriteLac(r) => r.status,
             Response::GetBookieInfo(r) => r.status,
             Response::DeleteLedger(r) => r.status,
+            Response::ListLedgers(r) => r.status,
+            Response::GetLedgerEntries(r) => r.status,
+            Response::Scrub(r) => r.status,
+            Response::GetScrubReport(r) => r.status,
             Response::Error(s) => *s,
         }
     }
@@ -134,6 +190,10 @@ impl Message for Response {
                 Response::WriteLac(_) => Op::WriteLac as u8,
                 Response::GetBookieInfo(_) => Op::GetBookieInfo as u8,
                 Response::DeleteLedger(_) => Op::DeleteLedger as u8,
+                Response::ListLedgers(_) => Op::ListLedgers as u8,
+                Response::GetLedgerEntries(_) => Op::GetLedgerEntries as u8,
+                Response::Scrub(_) => Op::Scrub as u8,
+                Response::GetScrubReport(_) => Op::GetScrubReport as u8,
                 Response::Error(_) => 0,
             }
     }
@@ -171,6 +231,19 @@ impl Message for Response {
                 dst.put_u8(r.state as u8);
             }
             Response::DeleteLedger(r) => dst.put_u64(r.ledger_id),
+            Response::ListLedgers(r) => {
+                put_count(dst, r.ledger_ids.len());
+                for id in &r.ledger_ids {
+                    dst.put_u64(*id);
+                }
+            }
+            Response::GetLedgerEntries(r) => put_pairs(dst, &r.ranges),
+            Response::Scrub(_) => {}
+            Response::GetScrubReport(r) => {
+                dst.put_u64(r.passes_completed);
+                dst.put_u64(r.entries_checked);
+                put_pairs(dst, &r.corrupt);
+            }
             Response::Error(_) => {}
         }
     }
@@ -238,8 +311,65 @@ impl Message for Response {
                 status,
                 ledger_id: r.u64()?,
             }),
+            Op::ListLedgers => {
+                let n = read_count(&mut r, 8)?;
+                let mut ledger_ids = Vec::with_capacity(n);
+                for _ in 0..n {
+                    ledger_ids.push(r.u64()?);
+                }
+                Response::ListLedgers(ListLedgersResponse { status, ledger_ids })
+            }
+            Op::GetLedgerEntries => {
+                let ranges = read_pairs(&mut r)?;
+                let ordered = ranges.iter().all(|(a, b)| a <= b)
+                    && ranges.windows(2).all(|w| w[0].1 < w[1].0);
+                if !ordered {
+                    return Err(DecodeError::BadRanges);
+                }
+                Response::GetLedgerEntries(LedgerEntriesResponse { status, ranges })
+            }
+            Op::Scrub => Response::Scrub(ScrubResponse { status }),
+            Op::GetScrubReport => Response::GetScrubReport(ScrubReportResponse {
+                status,
+                passes_completed: r.u64()?,
+                entries_checked: r.u64()?,
+                corrupt: read_pairs(&mut r)?,
+            }),
         };
         r.finish()?;
         Ok(resp)
     }
+}
+
+/// Writes a list length as u32 BE (lists are bounded far below 2^32 by the bookie).
+fn put_count(dst: &mut BytesMut, n: usize) {
+    dst.put_u32(u32::try_from(n).unwrap_or(u32::MAX));
+}
+
+/// Writes a u32 count, then each pair as two u64 BE.
+fn put_pairs(dst: &mut BytesMut, pairs: &[(u64, u64)]) {
+    put_count(dst, pairs.len());
+    for (a, b) in pairs {
+        dst.put_u64(*a);
+        dst.put_u64(*b);
+    }
+}
+
+/// Reads a u32 count of items of `item_bytes` each, refusing a count the rest of
+/// the body cannot hold (so a forged count never drives a huge allocation).
+fn read_count(r: &mut Reader, item_bytes: usize) -> Result<usize, DecodeError> {
+    let n = r.u32()? as usize;
+    if n.saturating_mul(item_bytes) > r.remaining() {
+        return Err(DecodeError::Truncated);
+    }
+    Ok(n)
+}
+
+fn read_pairs(r: &mut Reader) -> Result<Vec<(u64, u64)>, DecodeError> {
+    let n = read_count(r, 16)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push((r.u64()?, r.u64()?));
+    }
+    Ok(out)
 }

@@ -60,6 +60,11 @@ impl Reader {
         Ok(self.buf.slice(start..self.pos))
     }
 
+    /// How many bytes are left.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// Everything not read yet.
     pub(crate) fn rest(&mut self) -> Bytes {
         let out = self.buf.slice(self.pos..);

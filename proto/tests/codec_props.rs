@@ -84,7 +84,27 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::GetBookieInfo),
         any::<u64>().prop_map(|ledger_id| Request::DeleteLedger(DeleteLedger { ledger_id })),
+        (any::<u64>(), any::<u32>())
+            .prop_map(|(start, limit)| Request::ListLedgers(ListLedgers { start, limit })),
+        any::<u64>()
+            .prop_map(|ledger_id| Request::GetLedgerEntries(GetLedgerEntries { ledger_id })),
+        Just(Request::Scrub),
+        Just(Request::GetScrubReport),
     ]
+}
+
+/// Sorted, disjoint, non-adjacent inclusive ranges built from (gap, length) steps.
+fn ranges() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    proptest::collection::vec((1u64..1000, 0u64..1000), 0..32).prop_map(|steps| {
+        let mut out = Vec::new();
+        let mut next = 0u64;
+        for (gap, len) in steps {
+            let first = next + gap;
+            out.push((first, first + len));
+            next = first + len + 1;
+        }
+        out
+    })
 }
 
 fn response() -> impl Strategy<Value = Response> {
@@ -139,6 +159,30 @@ fn response() -> impl Strategy<Value = Response> {
         (status(), any::<u64>()).prop_map(|(status, ledger_id)| {
             Response::DeleteLedger(DeleteLedgerResponse { status, ledger_id })
         }),
+        (status(), proptest::collection::vec(any::<u64>(), 0..64)).prop_map(
+            |(status, ledger_ids)| Response::ListLedgers(ListLedgersResponse {
+                status,
+                ledger_ids
+            })
+        ),
+        (status(), ranges()).prop_map(|(status, ranges)| {
+            Response::GetLedgerEntries(LedgerEntriesResponse { status, ranges })
+        }),
+        status().prop_map(|status| Response::Scrub(ScrubResponse { status })),
+        (
+            status(),
+            any::<u64>(),
+            any::<u64>(),
+            proptest::collection::vec((any::<u64>(), any::<u64>()), 0..64)
+        )
+            .prop_map(|(status, passes_completed, entries_checked, corrupt)| {
+                Response::GetScrubReport(ScrubReportResponse {
+                    status,
+                    passes_completed,
+                    entries_checked,
+                    corrupt,
+                })
+            }),
         status().prop_map(Response::Error),
     ]
 }
@@ -253,4 +297,93 @@ fn wrong_version_closes_the_stream() {
         RawFrame::split(&mut buf, DEFAULT_MAX_FRAME_BYTES),
         Err(FrameError::UnsupportedVersion { version: 9 })
     );
+}
+
+/// A response frame with `body` (status included) under the kind of `op`.
+fn response_frame(op: Op, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Frame::new(3, Response::Scrub(ScrubResponse { status: Status::Ok }))
+        .to_bytes()
+        .to_vec();
+    bytes.truncate(FRAME_HEADER_BYTES);
+    bytes[5] = RESPONSE_KIND_BIT | op as u8;
+    bytes.extend_from_slice(body);
+    let len = (bytes.len() - FRAME_LENGTH_BYTES) as u32;
+    bytes[..4].copy_from_slice(&len.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn forged_list_counts_are_refused_without_allocating() {
+    // Status Ok, then a count of 2^32 − 1 with no items behind it.
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&u32::MAX.to_be_bytes());
+    for op in [Op::ListLedgers, Op::GetLedgerEntries] {
+        assert_eq!(
+            Frame::<Response>::decode_exact(&response_frame(op, &body), DEFAULT_MAX_FRAME_BYTES),
+            Err(ProtoError::Decode(DecodeError::Truncated)),
+            "{op:?}"
+        );
+    }
+    let mut report = vec![0, 0];
+    report.extend_from_slice(&[0; 16]);
+    report.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(
+        Frame::<Response>::decode_exact(
+            &response_frame(Op::GetScrubReport, &report),
+            DEFAULT_MAX_FRAME_BYTES
+        ),
+        Err(ProtoError::Decode(DecodeError::Truncated))
+    );
+}
+
+#[test]
+fn unordered_or_overlapping_ranges_are_refused() {
+    for bad in [
+        vec![(5u64, 4u64)],
+        vec![(0, 5), (5, 9)],
+        vec![(10, 12), (0, 3)],
+    ] {
+        let frame = Frame::new(
+            1,
+            Response::GetLedgerEntries(LedgerEntriesResponse {
+                status: Status::Ok,
+                ranges: bad.clone(),
+            }),
+        );
+        assert_eq!(
+            Frame::<Response>::decode_exact(&frame.to_bytes(), DEFAULT_MAX_FRAME_BYTES),
+            Err(ProtoError::Decode(DecodeError::BadRanges)),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn new_requests_refuse_short_or_long_bodies() {
+    for (req, cut) in [
+        (Request::ListLedgers(ListLedgers { start: 1, limit: 2 }), 1),
+        (
+            Request::GetLedgerEntries(GetLedgerEntries { ledger_id: 9 }),
+            1,
+        ),
+    ] {
+        let mut bytes = Frame::new(5, req).to_bytes().to_vec();
+        bytes.truncate(bytes.len() - cut);
+        let len = (bytes.len() - FRAME_LENGTH_BYTES) as u32;
+        bytes[..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            Frame::<Request>::decode_exact(&bytes, DEFAULT_MAX_FRAME_BYTES),
+            Err(ProtoError::Decode(DecodeError::Truncated))
+        );
+    }
+    for req in [Request::Scrub, Request::GetScrubReport] {
+        let mut bytes = Frame::new(5, req).to_bytes().to_vec();
+        bytes.push(0);
+        let len = (bytes.len() - FRAME_LENGTH_BYTES) as u32;
+        bytes[..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            Frame::<Request>::decode_exact(&bytes, DEFAULT_MAX_FRAME_BYTES),
+            Err(ProtoError::Decode(DecodeError::TrailingBytes { count: 1 }))
+        );
+    }
 }
