@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use folio_ledger::autorecovery::{Auditor, AuditorConfig, BookieProber, ProberConfig};
 use folio_ledger::{
-    AuditError, BookieSource, ClientConfig, LedgerClient, QuorumConfig, WriterConfig,
+    AuditError, BookieId, BookiePool, BookieSource, ClientConfig, LedgerClient, OpenMode,
+    QuorumConfig, WriterConfig,
 };
 use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::{Db, ledgers, under_replicated};
+use folio_proto::{DeleteLedger, GetLedgerEntries, Request, Response, Status};
 
 mod common;
 
@@ -242,6 +244,8 @@ async fn a_stopped_bookie_is_lost_only_after_the_delay() {
     let client = cluster.client(fast_config());
     let ledgers = write_ledgers(&cluster.db, &client, 6).await;
     let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    // The registry's heartbeat is taken after this instant.
+    let last_heartbeat = Instant::now();
     prober.probe_once().await.expect("probe");
     let auditor = Auditor::new(
         cluster.db.clone(),
@@ -253,15 +257,15 @@ async fn a_stopped_bookie_is_lost_only_after_the_delay() {
 
     let victim = 2;
     let lost = cluster.addresses[victim].as_str().to_owned();
-    let last_heartbeat = Instant::now();
     cluster.stop(victim).await;
     let lease = prober_config().interval * prober_config().lease_intervals;
     loop {
         prober.probe_once().await.expect("probe");
         let report = auditor.audit_once().await.expect("audit");
         if report.ledgers_marked > 0 {
+            // (Registry times are whole milliseconds.)
             assert!(
-                last_heartbeat.elapsed() >= lease + LOST_DELAY,
+                last_heartbeat.elapsed() + Duration::from_millis(2) >= lease + LOST_DELAY,
                 "marked after {:?}, before lease + delay",
                 last_heartbeat.elapsed()
             );
@@ -330,4 +334,122 @@ async fn decommission_marks_ledgers_and_placement_avoids_the_bookie() {
         "placed on a decommissioned bookie"
     );
     assert_eq!(used.len(), 2);
+}
+
+async fn call(pool: &BookiePool, bookie: &str, request: Request) -> Response {
+    pool.call(&BookieId::new(bookie), request, Duration::from_secs(2))
+        .await
+        .expect("bookie answers")
+}
+
+/// Entries a bookie stores of a ledger (empty when none).
+async fn stored(pool: &BookiePool, bookie: &str, ledger_id: u64) -> Vec<(u64, u64)> {
+    match call(
+        pool,
+        bookie,
+        Request::GetLedgerEntries(GetLedgerEntries { ledger_id }),
+    )
+    .await
+    {
+        Response::GetLedgerEntries(r) if r.status == Status::Ok => r.ranges,
+        Response::GetLedgerEntries(r) if r.status == Status::NoSuchLedger => Vec::new(),
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// A bookie that lost a closed ledger's entries (here: told to delete it) is found by
+/// the fragment check, for exactly that ledger and bookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragment_check_marks_exactly_the_bookie_that_lost_a_ledger() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 4).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    // A fragment check every tick.
+    let config = AuditorConfig {
+        check_interval: Duration::ZERO,
+        ..auditor_config()
+    };
+    let auditor = Auditor::new(cluster.db.clone(), client.clone(), config, "a".into());
+    // First tick: everything is fully replicated.
+    let report = auditor.audit_once().await.expect("audit");
+    assert!(report.fragment_check && report.orphan_scan);
+    assert_eq!((report.ledgers_marked, report.orphans_deleted), (0, 0));
+
+    let (&victim, ensemble) = ledgers.iter().nth(1).expect("a ledger");
+    let bookie = ensemble[1].clone();
+    let pool = BookiePool::new(Duration::from_millis(500));
+    let answer = call(
+        &pool,
+        &bookie,
+        Request::DeleteLedger(DeleteLedger { ledger_id: victim }),
+    )
+    .await;
+    assert_eq!(answer.status(), Status::Ok);
+    assert!(stored(&pool, &bookie, victim).await.is_empty());
+
+    let report = auditor.audit_once().await.expect("audit");
+    assert!(report.leader && report.fragment_check);
+    assert_eq!(report.ledgers_marked, 1);
+    // Marks are not counted twice.
+    assert_eq!(auditor.audit_once().await.expect("audit").ledgers_marked, 0);
+    assert_eq!(
+        queue(&cluster.db).await,
+        BTreeMap::from([(victim, vec![bookie])])
+    );
+}
+
+/// An orphan (entries on bookies, metadata gone) is deleted from its bookies; a live
+/// ledger is never touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_scan_deletes_orphans_and_keeps_live_ledgers() {
+    let cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 5).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let (&orphan, orphan_ensemble) = ledgers.iter().nth(2).expect("a ledger");
+    // The metadata goes while the bookies keep the entries (a delete that missed them).
+    cluster
+        .db
+        .transact(move |tx, _| ledgers::delete(tx, orphan, None))
+        .await
+        .expect("delete metadata");
+    let pool = BookiePool::new(Duration::from_millis(500));
+    for bookie in orphan_ensemble {
+        assert!(!stored(&pool, bookie, orphan).await.is_empty());
+    }
+    let auditor = Auditor::new(
+        cluster.db.clone(),
+        client.clone(),
+        auditor_config(),
+        "a".into(),
+    );
+    let report = auditor.audit_once().await.expect("audit");
+    assert!(report.orphan_scan);
+    assert_eq!(report.orphans_deleted, orphan_ensemble.len() as u64);
+    assert_eq!(
+        auditor.counters().orphans_deleted,
+        orphan_ensemble.len() as u64
+    );
+    for bookie in orphan_ensemble {
+        assert!(
+            stored(&pool, bookie, orphan).await.is_empty(),
+            "orphan left on {bookie}"
+        );
+    }
+    // Every live ledger is still whole on every bookie of its ensemble, and readable.
+    for (&id, ensemble) in ledgers.iter().filter(|(id, _)| **id != orphan) {
+        for bookie in ensemble {
+            assert_eq!(
+                stored(&pool, bookie, id).await,
+                [(0, 2)],
+                "ledger {id} on {bookie}"
+            );
+        }
+        let reader = client.open(id, OpenMode::NoRecover).await.expect("open");
+        assert_eq!(reader.lac(), 2);
+    }
+    assert!(queue(&cluster.db).await.is_empty());
 }
