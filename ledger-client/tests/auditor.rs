@@ -2,17 +2,21 @@
 //! and a real embedded namespace (`docs/protocol.md`, "Auto-recovery: the auditor").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use folio_bookie::{Bookie, BookieConfig};
 use folio_ledger::autorecovery::{Auditor, AuditorConfig, BookieProber, ProberConfig};
 use folio_ledger::{
-    AuditError, BookieId, BookiePool, BookieSource, ClientConfig, LedgerClient, OpenMode,
-    QuorumConfig, WriterConfig,
+    AuditError, BookieId, BookiePool, BookieSource, Candidate, ClientConfig, LedgerClient,
+    OpenMode, QuorumConfig, WriterConfig,
 };
 use folio_namespace::bookies::{self, BookieState};
-use folio_namespace::{Db, ledgers, under_replicated};
-use folio_proto::{DeleteLedger, GetLedgerEntries, Request, Response, Status};
+use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore, ledgers, under_replicated};
+use folio_proto::{
+    DeleteLedger, ENTRY_HEADER_BYTES, Entry, GetLedgerEntries, Request, Response, Status,
+};
 
 mod common;
 
@@ -452,4 +456,107 @@ async fn orphan_scan_deletes_orphans_and_keeps_live_ledgers() {
         assert_eq!(reader.lac(), 2);
     }
     assert!(queue(&cluster.db).await.is_empty());
+}
+
+/// Flips one payload byte of the stored copy of (ledger, entry) in whichever entry
+/// log of bookie data directory `dir` holds it (docs/format.md §Entry logs).
+fn flip_stored_byte(dir: &Path, ledger_id: u64, entry_id: u64) {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir.join("ledgers"))
+        .expect("list ledgers dir")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    for path in logs {
+        let mut data = std::fs::read(&path).expect("read log");
+        let mut pos = 8usize;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+            if pos + 4 + len > data.len() {
+                break;
+            }
+            let record = Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
+            if let Ok(e) = Entry::decode(record)
+                && e.ledger_id() == ledger_id
+                && e.entry_id() == entry_id
+            {
+                let at = pos + 4 + ENTRY_HEADER_BYTES + 10; // a payload byte
+                data[at] ^= 0xff;
+                std::fs::write(&path, &data).expect("write log");
+                return;
+            }
+            pos += 4 + len;
+        }
+    }
+    panic!("entry {ledger_id}/{entry_id} not found in any entry log");
+}
+
+/// A copy the bookie's scrubber found corrupt (it still counts as stored) is marked
+/// through the scrub report, for exactly that ledger and bookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_copy_found_by_the_scrubber_is_marked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut handles = Vec::new();
+    let mut candidates = Vec::new();
+    for i in 0..3 {
+        let listen = "127.0.0.1:0".parse().expect("address");
+        let mut config = BookieConfig::new(dir.path().join(format!("bookie-{i}")), listen);
+        config.bookie_id = format!("bookie-{i}");
+        config.scrub_interval = Duration::ZERO;
+        config.scrub_rate_bytes_per_sec = 0;
+        let handle = Bookie::start(config).await.expect("bookie starts");
+        candidates.push(Candidate {
+            id: BookieId::new(handle.local_addr().to_string()),
+            rack: None,
+        });
+        handles.push(handle);
+    }
+    let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
+        .expect("namespace opens");
+    let db = Db::new(std::sync::Arc::new(store));
+    let client = LedgerClient::new(db.clone(), BookieSource::Static(candidates), fast_config());
+    let ledgers = write_ledgers(&db, &client, 3).await;
+
+    let (&victim, ensemble) = ledgers.iter().next().expect("a ledger");
+    let bookie = ensemble[0].clone();
+    let index = handles
+        .iter()
+        .position(|h| h.local_addr().to_string() == bookie)
+        .expect("a bookie of the cluster");
+    handles[index].checkpoint().await.expect("checkpoint");
+    flip_stored_byte(&dir.path().join(format!("bookie-{index}")), victim, 1);
+    let pool = BookiePool::new(Duration::from_millis(500));
+    assert_eq!(
+        call(&pool, &bookie, Request::Scrub).await.status(),
+        Status::Ok
+    );
+    let started = Instant::now();
+    loop {
+        match call(&pool, &bookie, Request::GetScrubReport).await {
+            Response::GetScrubReport(r) if r.passes_completed > 0 => {
+                assert_eq!(r.corrupt, [(victim, 1)]);
+                break;
+            }
+            Response::GetScrubReport(_) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "scrub never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Still counted as stored, so only the scrub report can reveal it.
+    assert_eq!(stored(&pool, &bookie, victim).await, [(0, 2)]);
+
+    let prober = BookieProber::new(db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let auditor = Auditor::new(db.clone(), client.clone(), auditor_config(), "a".into());
+    let report = auditor.audit_once().await.expect("audit");
+    assert!(report.fragment_check);
+    assert_eq!(report.ledgers_marked, 1);
+    assert_eq!(queue(&db).await, BTreeMap::from([(victim, vec![bookie])]));
+    for handle in handles {
+        handle.shutdown().await.expect("bookie shuts down");
+    }
 }
