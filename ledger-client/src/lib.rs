@@ -38,7 +38,9 @@ pub mod recovery;
 mod write_handle;
 pub mod writer;
 
-pub use autorecovery::{AuditError, Auditor, AuditorConfig, BookieProber, ProberConfig};
+pub use autorecovery::{
+    AuditError, Auditor, AuditorConfig, BookieProber, InvalidConfig, ProberConfig,
+};
 pub use bookie_client::{BookieClient, BookiePool, ClientError};
 pub use client::{BookieSource, ClientConfig, ClosedLedger, LedgerClient, LedgerError, OpenMode};
 pub use metrics::LedgerMetrics;

@@ -33,6 +33,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use folio_namespace::bookies::{self, BookieRecord, BookieState};
 use folio_namespace::ids::{IDS_PER_BATCH, IdBatch, LEDGER_IDS};
@@ -114,6 +115,8 @@ struct State {
     /// Lost bookies whose ledgers were fully scanned, by address, with the heartbeat
     /// they were lost at (a bookie that comes back and is lost again is rescanned).
     scanned_lost: HashMap<String, u64>,
+    /// When the lease was last acquired or renewed.
+    renewed_at: Option<Instant>,
     /// When the last fragment check and orphan scan ran (Unix ms).
     last_check_ms: Option<u64>,
     last_orphan_scan_ms: Option<u64>,
@@ -231,6 +234,7 @@ impl Auditor {
                     ..State::default()
                 };
             }
+            state.renewed_at = Some(Instant::now());
         }
         self.counters
             .ticks_as_leader
@@ -313,6 +317,33 @@ impl Auditor {
             })
             .await?;
         outcome.ok_or_else(|| self.lease_lost(epoch))
+    }
+
+    /// Renews the lease if a tick has passed since the last renewal, so that a scan
+    /// longer than the lease keeps it. Fails with [`AuditError::LeaseLost`] if another
+    /// auditor took it meanwhile.
+    async fn renew_if_due(&self, epoch: u64) -> Result<(), AuditError> {
+        let due = lock(&self.state)
+            .renewed_at
+            .is_none_or(|at| at.elapsed() >= self.config.tick);
+        if !due {
+            return Ok(());
+        }
+        let holder = self.id.clone();
+        let lease_ms = millis(self.config.lease);
+        let lease = self
+            .db
+            .transact(move |tx, _| {
+                leases::acquire(tx, leases::AUDITOR, &holder, unix_ms(), lease_ms)
+            })
+            .await?;
+        match lease {
+            Some(l) if l.epoch == epoch => {
+                lock(&self.state).renewed_at = Some(Instant::now());
+                Ok(())
+            }
+            _ => Err(self.lease_lost(epoch)),
+        }
     }
 
     fn lease_lost(&self, epoch: u64) -> AuditError {
@@ -467,6 +498,7 @@ impl Auditor {
             for (ledger_id, meta) in metas {
                 self.check_ledger(epoch, ledger_id, &meta, alive, report)
                     .await?;
+                self.renew_if_due(epoch).await?;
             }
             if scanned < limit {
                 break;
@@ -573,6 +605,7 @@ impl Auditor {
             let mut start = 0u64;
             loop {
                 let request = Request::ListLedgers(ListLedgers { start, limit });
+                self.renew_if_due(epoch).await?;
                 let ids = match self.call(bookie, request).await {
                     Ok(Response::ListLedgers(r)) if r.status.is_ok() => r.ledger_ids,
                     Ok(other) => {

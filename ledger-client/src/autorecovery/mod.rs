@@ -95,6 +95,68 @@ impl Default for AuditorConfig {
     }
 }
 
+/// A setting of [`AuditorConfig`] or [`ProberConfig`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {key}: {reason}")]
+pub struct InvalidConfig {
+    /// The setting.
+    pub key: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+impl AuditorConfig {
+    /// Checks the settings: a non-zero tick, a lease longer than the tick (it is
+    /// renewed once a tick), and a scan page of 1 to 1,000 ledgers.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.tick.is_zero() {
+            return Err(InvalidConfig {
+                key: "tick",
+                reason: "must be positive".into(),
+            });
+        }
+        if self.lease <= self.tick {
+            return Err(InvalidConfig {
+                key: "lease",
+                reason: format!(
+                    "{:?} must exceed the tick ({:?}), which renews it",
+                    self.lease, self.tick
+                ),
+            });
+        }
+        if !(1..=folio_namespace::bookies::MAX_LEDGER_PAGE).contains(&self.scan_page) {
+            return Err(InvalidConfig {
+                key: "scan_page",
+                reason: format!(
+                    "{} is not within 1..={}",
+                    self.scan_page,
+                    folio_namespace::bookies::MAX_LEDGER_PAGE
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ProberConfig {
+    /// Checks the settings: a non-zero interval and at least one interval of lease.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        if self.interval.is_zero() {
+            return Err(InvalidConfig {
+                key: "interval",
+                reason: "must be positive".into(),
+            });
+        }
+        if self.lease_intervals == 0 {
+            return Err(InvalidConfig {
+                key: "lease_intervals",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Milliseconds since the Unix epoch (registry and lease times are wall-clock, shared
 /// between processes).
 pub(crate) fn unix_ms() -> u64 {
@@ -107,4 +169,25 @@ pub(crate) fn unix_ms() -> u64 {
 /// A duration in whole milliseconds, saturating.
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_a_lease_shorter_than_the_tick_is_not() {
+        assert_eq!(AuditorConfig::default().validate(), Ok(()));
+        assert_eq!(ProberConfig::default().validate(), Ok(()));
+        let bad = AuditorConfig {
+            lease: Duration::from_secs(10),
+            ..AuditorConfig::default()
+        };
+        assert_eq!(bad.validate().map_err(|e| e.key), Err("lease"));
+        let bad = ProberConfig {
+            lease_intervals: 0,
+            ..ProberConfig::default()
+        };
+        assert_eq!(bad.validate().map_err(|e| e.key), Err("lease_intervals"));
+    }
 }
