@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::compaction::{self, Collector, GcConfig, SpaceStats};
 use crate::config::BookieConfig;
 use crate::disk::{DiskStats, FsDiskStats, next_read_only};
 use crate::error::{Context, StartError, StorageError};
@@ -106,6 +107,7 @@ pub(crate) struct Shared {
     pub(crate) disk: Box<dyn DiskStats>,
     checkpoint_lock: Mutex<()>,
     pub(crate) scrubber: Scrubber,
+    pub(crate) collector: Collector,
 }
 
 impl Shared {
@@ -238,7 +240,8 @@ impl Bookie {
             tokio::spawn(server::serve(listener, shared.clone(), shutdown_rx.clone())),
             tokio::spawn(checkpoint_loop(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(disk_loop(shared.clone(), shutdown_rx.clone())),
-            tokio::spawn(scrub::scrub_loop(shared.clone(), shutdown_rx)),
+            tokio::spawn(scrub::scrub_loop(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(compaction::gc_loop(shared.clone(), shutdown_rx)),
         ];
         Ok(BookieHandle {
             local_addr,
@@ -309,6 +312,11 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
     let journal = Journal::start(jdir.clone(), first_id, config.journal, state.clone())?;
     Ok(Shared {
         scrubber: Scrubber::new(config.scrub_rate_bytes_per_sec, config.scrub_interval),
+        collector: Collector::new(GcConfig {
+            threshold: config.compaction_threshold,
+            rate_bytes_per_sec: config.compaction_rate_bytes_per_sec,
+            interval: config.gc_interval,
+        }),
         disk: Box::new(FsDiskStats::new(&data_dir)),
         config,
         state,
@@ -360,6 +368,17 @@ impl BookieHandle {
     /// The scrubber's counters (passes, entries checked, corrupt copies).
     pub fn scrub_stats(&self) -> ScrubStats {
         self.shared.scrubber.stats(&self.shared.state.storage)
+    }
+
+    /// Space reclamation counters and the entry-log totals of the last GC pass.
+    pub fn space_stats(&self) -> SpaceStats {
+        self.shared.collector.stats()
+    }
+
+    /// Runs a GC pass now (after any running one): deletes dead entry logs and
+    /// compacts sparse ones, as the periodic task does.
+    pub async fn run_gc(&self) -> Result<(), StorageError> {
+        compaction::run_pass(&self.shared, self.shutdown_tx.subscribe()).await
     }
 
     /// Starts a scrub pass now (a no-op if one is running), like a `Scrub` request.

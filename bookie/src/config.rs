@@ -47,6 +47,13 @@ pub struct BookieConfig {
     pub scrub_rate_bytes_per_sec: u64,
     /// Time between periodic scrub passes (zero: only on a `Scrub` request).
     pub scrub_interval: Duration,
+    /// Compact a sealed entry log whose live fraction is below this (0.0–1.0;
+    /// 0 disables compaction; dead logs are still deleted).
+    pub compaction_threshold: f64,
+    /// Bytes per second compaction copies at most (0: unlimited).
+    pub compaction_rate_bytes_per_sec: u64,
+    /// Time between space reclamation passes (zero: none, not even at start-up).
+    pub gc_interval: Duration,
 }
 
 impl BookieConfig {
@@ -75,6 +82,9 @@ impl BookieConfig {
             max_frame_bytes: folio_proto::DEFAULT_MAX_FRAME_BYTES,
             scrub_rate_bytes_per_sec: 8 << 20,
             scrub_interval: Duration::from_secs(86_400),
+            compaction_threshold: 0.5,
+            compaction_rate_bytes_per_sec: 8 << 20,
+            gc_interval: Duration::from_secs(300),
         }
     }
 }

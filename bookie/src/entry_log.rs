@@ -176,6 +176,52 @@ impl EntryLog {
         Self::seal(&self.dir, &mut cur)
     }
 
+    /// The id of the log being written (never removed while current).
+    pub fn current_id(&self) -> u64 {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).id
+    }
+
+    /// Every entry log on disk with its size in bytes, by id.
+    pub fn list(&self) -> Result<Vec<(u64, u64)>, StorageError> {
+        let mut out = Vec::new();
+        for item in fs::read_dir(&self.dir).context(|| format!("list {}", self.dir.display()))? {
+            let item = item.context(|| format!("list {}", self.dir.display()))?;
+            let name = item.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".log"))
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+            else {
+                continue;
+            };
+            let len = item
+                .metadata()
+                .context(|| format!("stat entry log {}", item.path().display()))?
+                .len();
+            out.push((id, len));
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Deletes a sealed log. The caller guarantees that no durable index state
+    /// points into it. Refuses the current log.
+    pub fn remove(&self, log_id: u64) -> Result<(), StorageError> {
+        if log_id >= self.current_id() {
+            return Err(StorageError::Corrupt(format!(
+                "refusing to remove entry log {log_id:016x}: not sealed"
+            )));
+        }
+        self.readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&log_id);
+        let path = path_of(&self.dir, log_id);
+        fs::remove_file(&path).context(|| format!("remove entry log {}", path.display()))?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+
     fn reader(&self, log_id: u64) -> Result<Arc<File>, StorageError> {
         let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = readers.get(&log_id) {

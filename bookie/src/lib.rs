@@ -14,6 +14,7 @@
 //!   applies durable records to the ledger table and the [`storage`].
 //! - [`storage`] = [`write_cache`] + [`entry_log`] + [`index`], with read-ahead and
 //!   the [`checkpoint`] mark.
+//! - [`compaction`] deletes dead entry logs and compacts sparse ones.
 //! - [`scrub`] walks the index at a bounded rate and checks every stored copy.
 //! - [`cookie`] stamps data directories; [`disk`] measures free space.
 //!
@@ -23,6 +24,7 @@
 
 pub mod bookie;
 pub mod checkpoint;
+pub mod compaction;
 pub mod config;
 pub mod cookie;
 pub mod disk;
@@ -40,6 +42,7 @@ pub mod storage;
 pub mod write_cache;
 
 pub use bookie::{Bookie, BookieHandle};
+pub use compaction::SpaceStats;
 pub use config::BookieConfig;
 pub use error::{CookieError, JournalError, StartError, StorageError};
 pub use group_commit::GroupCommitConfig;

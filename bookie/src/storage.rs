@@ -94,8 +94,12 @@ pub struct LedgerStorage {
     /// Stored copies found corrupt (by the scrubber or a read) that no newer copy
     /// has replaced yet. Reads of them answer an error.
     corrupt: Mutex<BTreeSet<(u64, u64)>>,
-    /// Serialises index writes of checkpoints and deletions.
+    /// Serialises index writes of checkpoints, deletions and compaction moves.
     index_lock: Mutex<()>,
+    /// Held for a whole checkpoint (entry-log appends through index put), so that
+    /// [`LedgerStorage::sealed_below`] never sees a log whose entries are on their
+    /// way into the index.
+    flush_lock: Mutex<()>,
 }
 
 impl LedgerStorage {
@@ -120,6 +124,7 @@ impl LedgerStorage {
             deleted: Mutex::new(deleted),
             corrupt: Mutex::new(BTreeSet::new()),
             index_lock: Mutex::new(()),
+            flush_lock: Mutex::new(()),
         })
     }
 
@@ -288,38 +293,123 @@ impl LedgerStorage {
         if let Some(e) = self.cache.get(ledger_id, entry_id) {
             return Ok(Some(e));
         }
-        let Some(loc) = self.index.get(ledger_id, entry_id)? else {
-            return Ok(None);
-        };
-        if self.corrupt_guard().contains(&(ledger_id, entry_id)) {
-            return Err(StorageError::Corrupt(format!(
-                "entry {ledger_id}/{entry_id} failed its check; awaiting repair"
-            )));
-        }
-        let block = match self.read_ahead.lookup(loc) {
-            Some(b) => b,
-            None => {
-                let want =
-                    (RECORD_LEN_BYTES as usize + loc.len as usize).max(self.read_ahead.block_bytes);
-                let block = self.log.read_block(loc.log_id, loc.offset, want)?;
-                self.read_ahead
-                    .remember(loc.log_id, loc.offset, block.clone());
-                block
+        // Compaction may move the entry and delete its old log between the index
+        // lookup and the read; a failed read whose location has changed since is
+        // retried at the new one (bounded: a move needs a whole compaction).
+        let mut retries = 0;
+        loop {
+            let Some(loc) = self.index.get(ledger_id, entry_id)? else {
+                return Ok(None);
+            };
+            if self.corrupt_guard().contains(&(ledger_id, entry_id)) {
+                return Err(StorageError::Corrupt(format!(
+                    "entry {ledger_id}/{entry_id} failed its check; awaiting repair"
+                )));
             }
-        };
-        match parse_record(&block, loc, ledger_id, entry_id) {
-            Ok(e) => Ok(Some(e)),
-            Err(e) => {
-                // Only if still current: a repair may have landed since the lookup.
-                let mut corrupt = self.corrupt_guard();
-                if self.cache.get(ledger_id, entry_id).is_none()
-                    && self.index.get(ledger_id, entry_id)? == Some(loc)
-                {
-                    corrupt.insert((ledger_id, entry_id));
+            let block = match self.read_ahead.lookup(loc) {
+                Some(b) => b,
+                None => {
+                    let want = (RECORD_LEN_BYTES as usize + loc.len as usize)
+                        .max(self.read_ahead.block_bytes);
+                    match self.log.read_block(loc.log_id, loc.offset, want) {
+                        Ok(block) => {
+                            self.read_ahead
+                                .remember(loc.log_id, loc.offset, block.clone());
+                            block
+                        }
+                        Err(e) => {
+                            if retries < 3 && self.index.get(ledger_id, entry_id)? != Some(loc) {
+                                retries += 1;
+                                continue;
+                            }
+                            return Err(e);
+                        }
+                    }
                 }
-                Err(e)
+            };
+            return match parse_record(&block, loc, ledger_id, entry_id) {
+                Ok(e) => Ok(Some(e)),
+                Err(e) => {
+                    // Only if still current: a repair may have landed since the lookup.
+                    let mut corrupt = self.corrupt_guard();
+                    if self.cache.get(ledger_id, entry_id).is_none()
+                        && self.index.get(ledger_id, entry_id)? == Some(loc)
+                    {
+                        corrupt.insert((ledger_id, entry_id));
+                    }
+                    Err(e)
+                }
+            };
+        }
+    }
+
+    /// The id of the log being written once no checkpoint is running. Every log
+    /// below it is sealed, and every entry a checkpoint wrote into it is indexed:
+    /// from now on only compaction moves and deletions change which entries in those
+    /// logs are live, and both only make entries dead there.
+    pub fn sealed_below(&self) -> u64 {
+        let _flush = self.flush_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.log.current_id()
+    }
+
+    /// Every entry log on disk with its size, by id.
+    pub fn log_files(&self) -> Result<Vec<(u64, u64)>, StorageError> {
+        self.log.list()
+    }
+
+    /// Makes every index change so far durable.
+    pub fn sync_index(&self) -> Result<(), StorageError> {
+        self.index.sync()
+    }
+
+    /// Deletes a sealed entry log no durable index state points into.
+    pub fn remove_log(&self, log_id: u64) -> Result<(), StorageError> {
+        self.log.remove(log_id)
+    }
+
+    /// Reads and checks the stored copy at `loc` from disk (bypassing read-ahead).
+    pub fn read_stored(
+        &self,
+        ledger_id: u64,
+        entry_id: u64,
+        loc: Location,
+    ) -> Result<Entry, StorageError> {
+        let want = RECORD_LEN_BYTES as usize + loc.len as usize;
+        let block = self.log.read_block(loc.log_id, loc.offset, want)?;
+        parse_record(&block, loc, ledger_id, entry_id)
+    }
+
+    /// Appends a copy of an entry to the current log (durable after
+    /// [`LedgerStorage::sync_log`]).
+    pub fn append_copy(&self, entry: &Entry) -> Result<Location, StorageError> {
+        self.log.append(entry)
+    }
+
+    /// fdatasyncs the current log.
+    pub fn sync_log(&self) -> Result<(), StorageError> {
+        self.log.sync()
+    }
+
+    /// Points the index at the new copies of moved entries, each only if the index
+    /// still points at the copy that was read (an add that re-wrote the entry, or a
+    /// deletion, since then wins), and returns how many moved. The new copies must
+    /// be synced already. Not durable until [`LedgerStorage::sync_index`].
+    pub fn relocate(
+        &self,
+        moves: &[(u64, u64, Location, Location)],
+    ) -> Result<usize, StorageError> {
+        let _guard = self.index_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut batch = Vec::with_capacity(moves.len());
+        for (l, e, old, new) in moves {
+            if self.is_deleted(*l) {
+                continue;
+            }
+            if self.index.get(*l, *e)? == Some(*old) {
+                batch.push((*l, *e, *new));
             }
         }
+        self.index.put(&batch, &[])?;
+        Ok(batch.len())
     }
 
     /// Drops a ledger from the cache and the index.
@@ -341,6 +431,7 @@ impl LedgerStorage {
         mark: JournalPos,
         metas: Vec<(u64, LedgerMeta)>,
     ) -> Result<(), StorageError> {
+        let _flush = self.flush_lock.lock().unwrap_or_else(|e| e.into_inner());
         let entries = self.cache.begin_flush();
         let mut locations = Vec::with_capacity(entries.len());
         for e in &entries {

@@ -357,3 +357,38 @@ async fn scrub_finds_flipped_bytes_and_recovery_add_repairs() {
     assert!(scrub(&c, 0).await.corrupt.is_empty());
     b.shutdown().await.expect("shutdown");
 }
+
+/// A Scrub while a pass is running is a no-op that answers Ok: no second pass is
+/// queued behind it.
+#[tokio::test]
+async fn scrub_while_running_is_a_no_op() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    // About 5 KiB of records at 10 KiB/s: a pass takes about half a second.
+    cfg.scrub_rate_bytes_per_sec = 10 << 10;
+    let b = Bookie::start(cfg).await.expect("bookie starts");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..25 {
+        assert_eq!(add(&c, 1, e, false).await, Status::Ok);
+    }
+    b.checkpoint().await.expect("checkpoint");
+    for _ in 0..5 {
+        let resp = c.call(Request::Scrub).await.expect("answered");
+        assert_eq!(resp, Response::Scrub(ScrubResponse { status: Status::Ok }));
+    }
+    assert!(b.scrub_stats().running);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.scrub_stats().running {
+        assert!(
+            Instant::now() < deadline,
+            "scrub pass did not finish in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stats = b.scrub_stats();
+    assert_eq!(stats.passes_completed, 1, "{stats:?}");
+    assert_eq!(stats.entries_checked, 25, "{stats:?}");
+    assert!(!stats.running);
+    b.shutdown().await.expect("shutdown");
+}

@@ -80,6 +80,24 @@ pub struct BookieArgs {
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
     #[arg(long)]
     pub max_frame_size: Option<String>,
+    /// Bytes per second a scrub pass reads at most, 0 for unlimited [default: 8MiB].
+    #[arg(long)]
+    pub scrub_rate_bytes_per_sec: Option<String>,
+    /// Seconds between periodic scrub passes; 0 disables them (a `Scrub` request
+    /// still starts one) [default: 86400].
+    #[arg(long)]
+    pub scrub_interval_secs: Option<u64>,
+    /// Compact a sealed entry log whose live fraction is below this (0–1); 0
+    /// disables compaction (dead logs are still deleted) [default: 0.5].
+    #[arg(long)]
+    pub compaction_threshold: Option<f64>,
+    /// Bytes per second compaction copies at most, 0 for unlimited [default: 8MiB].
+    #[arg(long)]
+    pub compaction_rate_bytes_per_sec: Option<String>,
+    /// Seconds between space reclamation passes (dead-log deletion and compaction,
+    /// also run at start-up); 0 disables them [default: 300].
+    #[arg(long)]
+    pub gc_interval_secs: Option<u64>,
 }
 
 /// A size in TOML: a byte count or a string like "1MiB".
@@ -113,6 +131,11 @@ pub struct RawBookieToml {
     read_only: Option<bool>,
     max_inflight_per_connection: Option<RawSize>,
     max_frame_size: Option<RawSize>,
+    scrub_rate_bytes_per_sec: Option<RawSize>,
+    scrub_interval_secs: Option<u64>,
+    compaction_threshold: Option<f64>,
+    compaction_rate_bytes_per_sec: Option<RawSize>,
+    gc_interval_secs: Option<u64>,
 }
 
 fn size(
@@ -321,6 +344,33 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
             )?,
         )?,
     )?;
+    c.scrub_rate_bytes_per_sec = size(
+        "scrub_rate_bytes_per_sec",
+        &args.scrub_rate_bytes_per_sec,
+        &file.scrub_rate_bytes_per_sec,
+        c.scrub_rate_bytes_per_sec,
+    )?;
+    if let Some(s) = args.scrub_interval_secs.or(file.scrub_interval_secs) {
+        c.scrub_interval = Duration::from_secs(s);
+    }
+    if let Some(t) = args.compaction_threshold.or(file.compaction_threshold) {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(invalid(
+                "compaction_threshold",
+                format!("{t} is not a fraction in [0, 1]"),
+            ));
+        }
+        c.compaction_threshold = t;
+    }
+    c.compaction_rate_bytes_per_sec = size(
+        "compaction_rate_bytes_per_sec",
+        &args.compaction_rate_bytes_per_sec,
+        &file.compaction_rate_bytes_per_sec,
+        c.compaction_rate_bytes_per_sec,
+    )?;
+    if let Some(s) = args.gc_interval_secs.or(file.gc_interval_secs) {
+        c.gc_interval = Duration::from_secs(s);
+    }
     Ok(c)
 }
 
@@ -405,6 +455,57 @@ mod tests {
                 .key,
             "data_dir"
         );
+        let mut a = args("/d");
+        a.compaction_threshold = Some(-0.1);
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "compaction_threshold"
+        );
+        let mut a = args("/d");
+        a.scrub_rate_bytes_per_sec = Some("fast".into());
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "scrub_rate_bytes_per_sec"
+        );
+        let mut a = args("/d");
+        a.compaction_rate_bytes_per_sec = Some("-1".into());
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "compaction_rate_bytes_per_sec"
+        );
+    }
+
+    #[test]
+    fn space_and_scrub_keys_resolve() {
+        let file: RawBookieToml = toml::from_str(
+            r#"
+            data_dir = "/file"
+            scrub_rate_bytes_per_sec = "1MiB"
+            scrub_interval_secs = 0
+            compaction_threshold = 0.25
+            compaction_rate_bytes_per_sec = 4096
+            gc_interval_secs = 60
+            "#,
+        )
+        .expect("toml");
+        let c = resolve(&args("/d"), &file).expect("valid");
+        assert_eq!(c.scrub_rate_bytes_per_sec, 1 << 20);
+        assert_eq!(c.scrub_interval, Duration::ZERO);
+        assert_eq!(c.compaction_threshold, 0.25);
+        assert_eq!(c.compaction_rate_bytes_per_sec, 4096);
+        assert_eq!(c.gc_interval, Duration::from_secs(60));
+        let mut a = args("/d");
+        a.gc_interval_secs = Some(0);
+        a.compaction_threshold = Some(0.0);
+        let c = resolve(&a, &file).expect("valid");
+        assert_eq!(c.gc_interval, Duration::ZERO);
+        assert_eq!(c.compaction_threshold, 0.0);
+        let d = resolve(&args("/d"), &RawBookieToml::default()).expect("valid");
+        assert_eq!(d.scrub_rate_bytes_per_sec, 8 << 20);
+        assert_eq!(d.scrub_interval, Duration::from_secs(86_400));
+        assert_eq!(d.compaction_threshold, 0.5);
+        assert_eq!(d.compaction_rate_bytes_per_sec, 8 << 20);
+        assert_eq!(d.gc_interval, Duration::from_secs(300));
     }
 
     #[test]
