@@ -14,8 +14,9 @@
 //! - [`placement`]: [`PlacementPolicy`], random or rack-aware choice of bookies;
 //! - [`bookie_client`]: [`BookiePool`], pipelined TCP connections to bookies;
 //! - [`metrics`]: [`LedgerMetrics`], append and read latency and ensemble changes;
-//! - [`autorecovery`]: [`ReplicationWorker`], which re-replicates the ledgers of the
-//!   under-replication queue.
+//! - [`autorecovery`]: the [`autorecovery::Auditor`] that finds under-replicated
+//!   ledgers, the [`autorecovery::BookieProber`] that heartbeats static bookies, and
+//!   the [`ReplicationWorker`] that re-replicates the ledgers of the queue.
 //!
 //! On top of them, [`LedgerClient`] is the API applications use: `create` returns a
 //! [`LedgerWriter`] (pipelined `submit`/`append`, `close`), `open` a [`LedgerReader`]
@@ -39,6 +40,7 @@ mod write_handle;
 pub mod writer;
 
 pub use autorecovery::{
+    AuditError, Auditor, AuditorConfig, BookieProber, InvalidConfig, ProberConfig,
     ReplicationWorker, StatsSnapshot, WorkerConfig, WorkerError, WorkerPass, WorkerStats,
 };
 pub use bookie_client::{BookieClient, BookiePool, ClientError};

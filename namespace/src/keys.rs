@@ -44,6 +44,8 @@ pub enum Subspace {
     UnderReplicated = 0x0D,
     /// `(bucket_id, bucket_id)` → bucket name, to find a bucket from an id.
     BucketId = 0x0E,
+    /// `(lease, name)` → named lease (holder, epoch, expiry), e.g. the auditor's.
+    Lease = 0x0F,
 }
 
 impl Subspace {
@@ -179,6 +181,11 @@ pub fn gc(due_ms: u64, ledger_id: u64) -> Vec<u8> {
     pack(Subspace::Gc, &(due_ms, ledger_id))
 }
 
+/// Key of a named lease.
+pub fn lease(name: &str) -> Vec<u8> {
+    pack(Subspace::Lease, &(name,))
+}
+
 /// Key of an under-replicated ledger.
 pub fn under_replicated(ledger_id: u64) -> Vec<u8> {
     pack(Subspace::UnderReplicated, &(ledger_id,))
@@ -207,6 +214,7 @@ mod tests {
             (Subspace::Gc, 0x0C),
             (Subspace::UnderReplicated, 0x0D),
             (Subspace::BucketId, 0x0E),
+            (Subspace::Lease, 0x0F),
         ];
         for (tag, byte) in tags {
             assert_eq!(tag as u8, byte, "{tag:?}");

@@ -12,8 +12,8 @@
 //!   `&mut dyn Transaction` so that callers compose them into one transaction:
 //!   [`ledgers`] (ledger metadata, with [`ids`] for id allocation), [`bookies`] (the
 //!   bookie registry), [`buckets`], [`objects`] (with [`links`] counting the names of
-//!   each ledger and [`list`] for S3 listing), [`multipart`], [`access_keys`], and the
-//!   [`gc`] and [`under_replicated`] queues.
+//!   each ledger and [`list`] for S3 listing), [`multipart`], [`access_keys`], the
+//!   [`gc`] and [`under_replicated`] queues, and named [`leases`] (the auditor's).
 //!
 //! Keys are laid out by [`keys`] (tuple encoding under one-byte subspace tags); values
 //! are encoded by [`codec`] (a version byte, then postcard). `docs/format.md` has both,
@@ -30,6 +30,7 @@ pub mod gc;
 pub mod ids;
 pub mod keys;
 pub mod kv;
+pub mod leases;
 pub mod ledgers;
 pub mod links;
 pub mod list;
