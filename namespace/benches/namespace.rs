@@ -5,7 +5,8 @@
 //! Run: `cargo bench -p folio-namespace --bench namespace [-- DIR]`. DIR (default: a
 //! directory under the target dir) should be on the disk under test, the same one that
 //! `shared/bench/disk-limits.sh` measures. Set `FOLIO_BENCH_LIST_KEYS` to list over
-//! fewer keys.
+//! fewer keys, `FOLIO_BENCH_PUTS_ONLY` to skip listing, and `FOLIO_BENCH_CONCURRENCY`
+//! to override `Db::with_concurrency` (default 2 per core).
 
 use folio_namespace::list::{ListRequest, list_page};
 use folio_namespace::objects::{
@@ -40,7 +41,14 @@ fn open(dir: &Path, sync_commits: bool) -> (Db, Arc<EmbeddedStore>) {
         ..EmbeddedOptions::default()
     };
     let store = Arc::new(EmbeddedStore::open(dir, options).expect("open store"));
-    (Db::new(store.clone()), store)
+    let mut db = Db::new(store.clone());
+    if let Some(n) = std::env::var("FOLIO_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        db = db.with_concurrency(n);
+    }
+    (db, store)
 }
 
 /// Puts from `tasks` concurrent tokio tasks for about `run_for`; returns commits/s

@@ -5,7 +5,7 @@
 //! Directory layout: `<dir>/folio-namespace.lock` (see [`super::lock`]) and
 //! `<dir>/fjall/` (the engine's own files, one keyspace named `ns`).
 
-use super::group_commit::GroupCommit;
+use super::group_commit::{DurabilityTicket, GroupCommit, SyncFn};
 use super::lock::DirLock;
 use super::{
     KeyRange, KeyValue, KvStore, MAX_TRANSACTION_AGE, RangeChunk, RangeOptions, Transaction,
@@ -56,7 +56,8 @@ pub struct CommitStats {
 pub struct EmbeddedStore {
     db: OptimisticTxDatabase,
     keyspace: OptimisticTxKeyspace,
-    group: GroupCommit,
+    /// The batching committer; `None` when commits are not synced.
+    group: Option<GroupCommit>,
     options: EmbeddedOptions,
     dir: PathBuf,
     // Dropped last: the engine is closed before another process may take over.
@@ -77,6 +78,16 @@ impl EmbeddedStore {
     /// Fails with [`KvError::Locked`] if another process, or another open store in this
     /// process, holds the directory.
     pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, KvError> {
+        Self::open_with_sync_hook(dir, options, |sync| sync)
+    }
+
+    /// [`EmbeddedStore::open`] with the group commit's fsync wrapped by `hook`, so that
+    /// tests can observe or fail fsyncs of a real store.
+    pub(crate) fn open_with_sync_hook(
+        dir: impl AsRef<Path>,
+        options: EmbeddedOptions,
+        hook: impl FnOnce(SyncFn) -> SyncFn,
+    ) -> Result<Self, KvError> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|source| KvError::Io {
             context: "create namespace directory",
@@ -88,10 +99,18 @@ impl EmbeddedStore {
             .manual_journal_persist(true)
             .open()?;
         let keyspace = db.keyspace("ns", KeyspaceCreateOptions::default)?;
+        let group = if options.sync_commits {
+            let sync_db = db.clone();
+            Some(GroupCommit::start(hook(Box::new(move || {
+                sync_db.persist(PersistMode::SyncAll)
+            })))?)
+        } else {
+            None
+        };
         Ok(Self {
             db,
             keyspace,
-            group: GroupCommit::default(),
+            group,
             options,
             dir,
             _lock: lock,
@@ -105,7 +124,7 @@ impl EmbeddedStore {
 
     /// How many commits and fsyncs the batching committer has done.
     pub fn commit_stats(&self) -> CommitStats {
-        let (durable_commits, fsyncs) = self.group.counts();
+        let (durable_commits, fsyncs) = self.group.as_ref().map_or((0, 0), GroupCommit::counts);
         CommitStats {
             durable_commits,
             fsyncs,
@@ -251,15 +270,21 @@ impl Transaction for EmbeddedTx<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), KvError> {
+        self.commit_deferred()?.wait()
+    }
+
+    fn commit_deferred(self: Box<Self>) -> Result<DurabilityTicket, KvError> {
         self.check_age()?;
         let store = self.store;
         let wrote = self.wrote;
         match self.tx.commit()? {
             Err(fjall::Conflict) => Err(KvError::Conflict),
-            Ok(()) if wrote && store.options.sync_commits => store
-                .group
-                .wait_durable(|| store.db.persist(PersistMode::SyncAll)),
-            Ok(()) => Ok(()),
+            // Numbered only now that the engine's commit has returned: the fsync that
+            // resolves the ticket begins after these bytes are in the journal.
+            Ok(()) => match &store.group {
+                Some(group) if wrote => Ok(group.register()),
+                _ => Ok(DurabilityTicket::durable()),
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 //! whose result is unknown (applied or not). Typed stores are tested under it to show
 //! that their transactions are idempotent, as FoundationDB requires.
 
-use super::{KeyRange, KvStore, RangeChunk, RangeOptions, Transaction};
+use super::{DurabilityTicket, KeyRange, KvStore, RangeChunk, RangeOptions, Transaction};
 use crate::KvError;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -120,8 +120,12 @@ impl Transaction for FaultyTx<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), KvError> {
+        self.commit_deferred()?.wait()
+    }
+
+    fn commit_deferred(self: Box<Self>) -> Result<DurabilityTicket, KvError> {
         match self.draw() {
-            Fault::None => self.inner.commit(),
+            Fault::None => self.inner.commit_deferred(),
             Fault::Conflict => Err(KvError::Conflict),
             Fault::UnknownNotApplied => Err(KvError::CommitUnknownResult),
             Fault::UnknownApplied => {

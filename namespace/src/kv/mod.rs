@@ -6,8 +6,9 @@
 //! in begin → body → commit and retries it on conflict.
 //!
 //! Both traits are synchronous and dyn-compatible. Async callers use
-//! [`crate::Db::transact`], which runs the whole retry loop on tokio's blocking pool;
-//! `docs/namespace.md` explains why.
+//! [`crate::Db::transact`], which runs each attempt's body and commit on tokio's
+//! blocking pool and awaits the commit's durability ([`Transaction::commit_deferred`])
+//! without holding a thread; `docs/namespace.md` explains why.
 //!
 //! Limits are FoundationDB's and every backend enforces them, so code that passes on
 //! the embedded store fits on FoundationDB: [`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`],
@@ -26,6 +27,7 @@ pub use embedded::{CommitStats, EmbeddedOptions, EmbeddedStore};
 pub use faulty::{FaultConfig, FaultyStore};
 #[cfg(feature = "fdb")]
 pub use fdb::{FdbOptions, FdbStore};
+pub use group_commit::DurabilityTicket;
 pub use range::{KeyRange, KeyValue, RangeChunk, RangeOptions, strinc};
 pub use url::open_url;
 
@@ -84,6 +86,18 @@ pub trait Transaction: Send {
 
     /// Commits. On success the writes are durable and visible to later transactions.
     fn commit(self: Box<Self>) -> Result<(), KvError>;
+
+    /// Commits without waiting for durability: on success the writes are visible to
+    /// later transactions, and durable once the returned ticket resolves `Ok`
+    /// ([`DurabilityTicket::wait`], or [`DurabilityTicket::wait_async`] from async code,
+    /// which holds no thread while the disk syncs). The caller must not acknowledge the
+    /// commit before that.
+    ///
+    /// The default commits durably and returns an already-resolved ticket; backends
+    /// whose commits are durable when they return (FoundationDB) keep it.
+    fn commit_deferred(self: Box<Self>) -> Result<DurabilityTicket, KvError> {
+        self.commit().map(|()| DurabilityTicket::durable())
+    }
 }
 
 /// Decodes a counter written by [`Transaction::atomic_add`].
