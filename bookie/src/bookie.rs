@@ -227,6 +227,12 @@ impl Bookie {
                 })
             })??;
         let shared = Arc::new(shared);
+        let weak = Arc::downgrade(&shared);
+        shared.state.metrics.set_stats_source(move || {
+            let shared = weak.upgrade()?;
+            let scrub = shared.scrubber.stats(&shared.state.storage);
+            Some((shared.collector.stats(), scrub))
+        });
         shared.check_disk();
         let listener = match bound {
             Some(listener) => listener

@@ -10,7 +10,14 @@
 //! - `folio_bookie_read_duration_seconds` (histogram): an entry read answered Ok,
 //!   long-poll waits included;
 //! - `folio_bookie_disk_used_bytes` and `folio_bookie_disk_total_bytes` (gauges):
-//!   the data directory's file system, as the periodic disk check last saw it.
+//!   the data directory's file system, as the periodic disk check last saw it;
+//! - space reclamation ([`crate::SpaceStats`]): `folio_bookie_compaction_reclaimed_bytes_total`,
+//!   `folio_bookie_entry_logs_deleted_total`, `folio_bookie_entry_logs_compacted_total`
+//!   (counters), `folio_bookie_entry_log_bytes` and `folio_bookie_entry_log_live_bytes`
+//!   (gauges, as the last GC pass measured);
+//! - scrubbing ([`crate::ScrubStats`]): `folio_bookie_scrub_passes_total`,
+//!   `folio_bookie_scrub_entries_checked_total`, `folio_bookie_corrupt_entries_found_total`
+//!   (counters) and `folio_bookie_corrupt_entries` (gauge: found and not yet repaired).
 //!
 //! [`serve`] is a minimal HTTP listener for `/metrics` (no dependency beyond tokio).
 //!
@@ -25,18 +32,43 @@ use folio_metrics::{Histogram, Kind, Labels, header, sample};
 use folio_proto::{Response, Status};
 
 use crate::disk::DiskSpace;
+use crate::{ScrubStats, SpaceStats};
+
+/// Reads the space and scrub counters of a running bookie (`None` once it stopped).
+type StatsSource = Box<dyn Fn() -> Option<(SpaceStats, ScrubStats)> + Send + Sync>;
 
 /// One bookie's metrics ([`crate::BookieHandle::metrics`]).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct BookieMetrics {
     journal_fsync: Histogram,
     add: Histogram,
     read: Histogram,
     disk_used_bytes: AtomicU64,
     disk_total_bytes: AtomicU64,
+    /// Set once at start: the compaction and scrubber counters live with them.
+    stats: std::sync::OnceLock<StatsSource>,
+}
+
+impl std::fmt::Debug for BookieMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BookieMetrics")
+            .field("adds", &self.adds())
+            .field("journal_fsyncs", &self.journal_fsyncs())
+            .finish_non_exhaustive()
+    }
 }
 
 impl BookieMetrics {
+    /// Where the space and scrub counters come from (set by [`crate::Bookie::start`];
+    /// the source must not keep the bookie alive, so it holds a weak reference).
+    pub(crate) fn set_stats_source(
+        &self,
+        source: impl Fn() -> Option<(SpaceStats, ScrubStats)> + Send + Sync + 'static,
+    ) {
+        // Set once per bookie; a second call would be a bug, and is ignored.
+        let _ = self.stats.set(Box::new(source));
+    }
+
     /// Records one journal fsync.
     pub(crate) fn journal_fsync(&self, elapsed: Duration) {
         self.journal_fsync.observe(elapsed);
@@ -126,6 +158,79 @@ pub fn render_all(out: &mut String, bookies: &[(Labels<'_>, &BookieMetrics)]) {
         header(out, name, help, Kind::Gauge);
         for (labels, m) in bookies {
             sample(out, name, labels, pick(m).load(Ordering::Relaxed));
+        }
+    }
+    let stats: Vec<(Labels<'_>, SpaceStats, ScrubStats)> = bookies
+        .iter()
+        .filter_map(|(labels, m)| {
+            let (space, scrub) = (m.stats.get()?)()?;
+            Some((*labels, space, scrub))
+        })
+        .collect();
+    if stats.is_empty() {
+        return;
+    }
+    type Stat = fn(&SpaceStats, &ScrubStats) -> u64;
+    let families: [(&str, &str, Kind, Stat); 9] = [
+        (
+            "folio_bookie_compaction_reclaimed_bytes_total",
+            "Entry-log bytes given back by deleting dead logs and compacting sparse ones.",
+            Kind::Counter,
+            |s, _| s.bytes_reclaimed,
+        ),
+        (
+            "folio_bookie_entry_logs_deleted_total",
+            "Entry logs deleted because no live entry was left in them.",
+            Kind::Counter,
+            |s, _| s.logs_deleted,
+        ),
+        (
+            "folio_bookie_entry_logs_compacted_total",
+            "Sparse entry logs whose live entries were copied out before deletion.",
+            Kind::Counter,
+            |s, _| s.logs_compacted,
+        ),
+        (
+            "folio_bookie_entry_log_bytes",
+            "Entry-log bytes on disk when the last GC pass measured.",
+            Kind::Gauge,
+            |s, _| s.entry_log_bytes,
+        ),
+        (
+            "folio_bookie_entry_log_live_bytes",
+            "Live entry-log bytes when the last GC pass measured.",
+            Kind::Gauge,
+            |s, _| s.live_bytes,
+        ),
+        (
+            "folio_bookie_scrub_passes_total",
+            "Scrub passes that walked every stored entry.",
+            Kind::Counter,
+            |_, c| c.passes_completed,
+        ),
+        (
+            "folio_bookie_scrub_entries_checked_total",
+            "Stored entries whose CRC32C and header the scrubber checked.",
+            Kind::Counter,
+            |_, c| c.entries_checked,
+        ),
+        (
+            "folio_bookie_corrupt_entries_found_total",
+            "Corrupt stored copies found by scrub passes.",
+            Kind::Counter,
+            |_, c| c.corrupt_found,
+        ),
+        (
+            "folio_bookie_corrupt_entries",
+            "Stored copies known corrupt and not yet repaired.",
+            Kind::Gauge,
+            |_, c| c.corrupt_now,
+        ),
+    ];
+    for (name, help, kind, pick) in families {
+        header(out, name, help, kind);
+        for (labels, space, scrub) in &stats {
+            sample(out, name, labels, pick(space, scrub));
         }
     }
 }

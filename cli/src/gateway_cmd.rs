@@ -20,11 +20,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use folio_gateway::config::TlsConfig;
-use folio_gateway::{Gateway, GatewayConfig};
+use folio_gateway::{AutoRecoveryConfig, Gateway, GatewayConfig};
 use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
 use folio_namespace::Db;
 use serde::Deserialize;
 
+use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
 use crate::s3_settings;
 use crate::units::{ConfigError, invalid};
 
@@ -78,6 +79,8 @@ pub struct GatewayArgs {
     /// PEM private key of --tls-cert [default: none].
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub autorecovery: AutoRecoveryArgs,
 }
 
 /// The TOML file as written, before validation.
@@ -97,6 +100,7 @@ pub struct RawGatewayToml {
     entry_size: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    autorecovery: Option<RawAutoRecoveryToml>,
 }
 
 /// Where the namespace lives.
@@ -121,6 +125,8 @@ pub struct GatewaySettings {
     root_domain: Option<String>,
     entry_size_bytes: u32,
     tls_files: Option<(PathBuf, PathBuf)>,
+    /// The `[autorecovery]` table; `None` when it is off.
+    autorecovery: Option<AutoRecoveryConfig>,
 }
 
 /// A `host:port` bookie address.
@@ -216,7 +222,10 @@ pub fn resolve(args: &GatewayArgs, file: &RawGatewayToml) -> Result<GatewaySetti
         args.tls_cert.clone().or(file.tls_cert.clone()),
         args.tls_key.clone().or(file.tls_key.clone()),
     )?;
+    let autorecovery =
+        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref())?;
     Ok(GatewaySettings {
+        autorecovery,
         metadata,
         bookies,
         quorum,
@@ -322,6 +331,7 @@ async fn serve(
     gateway_config.root_domain = settings.root_domain.clone();
     gateway_config.entry_size_bytes = settings.entry_size_bytes;
     gateway_config.root_access_key = Some(access_key);
+    gateway_config.autorecovery = settings.autorecovery;
     let scheme = if tls.is_some() { "https" } else { "http" };
     gateway_config.tls = tls;
     let gateway = Gateway::start(gateway_config, db, ledgers)

@@ -10,6 +10,7 @@
 //! `bookie ls|info`, `ledger ls|show`, `urep`), clients of the admin HTTP API.
 
 mod admin;
+mod autorecovery_settings;
 mod bookie_cmd;
 mod gateway_cmd;
 mod ledger_cmd;

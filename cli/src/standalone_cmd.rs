@@ -24,12 +24,13 @@ use anyhow::Context as _;
 use clap::Args;
 use folio_bookie::{Bookie, BookieConfig, BookieHandle, BookieMetrics};
 use folio_gateway::config::TlsConfig;
-use folio_gateway::{Gateway, GatewayConfig};
+use folio_gateway::{AutoRecoveryConfig, Gateway, GatewayConfig};
 use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
 use folio_namespace::access_keys::{self, AccessKeyRecord};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use serde::{Deserialize, Serialize};
 
+use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
 use crate::s3_settings;
 use crate::units::{ConfigError, invalid, parse_size};
 
@@ -76,6 +77,8 @@ pub struct StandaloneArgs {
     /// PEM private key of --tls-cert [default: none].
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub autorecovery: AutoRecoveryArgs,
 }
 
 /// The TOML file as written, before validation.
@@ -93,6 +96,7 @@ pub struct RawStandaloneToml {
     bookie_write_cache: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    autorecovery: Option<RawAutoRecoveryToml>,
 }
 
 /// Validated settings.
@@ -109,6 +113,8 @@ pub struct StandaloneConfig {
     bookie_write_cache_bytes: usize,
     /// The certificate and key files, when the S3 listener speaks TLS.
     tls_files: Option<(PathBuf, PathBuf)>,
+    /// The `[autorecovery]` table; `None` when it is off.
+    autorecovery: Option<AutoRecoveryConfig>,
 }
 
 /// Merges flags over the file over defaults, and validates.
@@ -143,8 +149,11 @@ pub fn resolve(
         args.tls_cert.clone().or(file.tls_cert.clone()),
         args.tls_key.clone().or(file.tls_key.clone()),
     )?;
+    let autorecovery =
+        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref())?;
     Ok(StandaloneConfig {
         tls_files,
+        autorecovery,
         bookie_write_cache_bytes: bookie_write_cache_bytes as usize,
         data_dir: args
             .data_dir
@@ -254,6 +263,7 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
     gateway_config.root_domain = config.root_domain.clone();
     gateway_config.entry_size_bytes = config.entry_size_bytes;
     gateway_config.root_access_key = Some(access_key);
+    gateway_config.autorecovery = config.autorecovery;
     let scheme = if tls.is_some() { "https" } else { "http" };
     gateway_config.tls = tls;
     let gateway = Gateway::start(gateway_config, db, ledgers)

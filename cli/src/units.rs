@@ -6,7 +6,8 @@ use std::time::Duration;
 /// An invalid configuration value, naming its key.
 #[derive(Debug)]
 pub struct ConfigError {
-    /// The TOML key (the flag is the same with dashes).
+    /// The TOML key (the flag is the same with dashes; a key in a table, `table.key`,
+    /// has the flag `--table-key`).
     pub key: &'static str,
     /// What is wrong.
     pub message: String,
@@ -18,7 +19,7 @@ impl std::fmt::Display for ConfigError {
             f,
             "invalid configuration: `{}` (flag --{}): {}",
             self.key,
-            self.key.replace('_', "-"),
+            self.key.replace(['_', '.'], "-"),
             self.message
         )
     }

@@ -48,6 +48,14 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/v1/ledgers/{id}/recover", post(ledgers::recover))
         .route("/v1/bookies", get(bookies::list))
         .route("/v1/bookies/{address}", get(bookies::info))
+        .route(
+            "/v1/bookies/{address}/scrub",
+            get(bookies::scrub_report).post(bookies::scrub),
+        )
+        .route(
+            "/v1/bookies/{address}/decommission",
+            post(bookies::decommission),
+        )
         .route("/v1/urep", get(urep::list))
         .fallback(not_found)
         // A layer, not a route layer: unknown paths need the token too.

@@ -36,6 +36,9 @@ pub struct GatewayConfig {
     pub read_ahead_entries: usize,
     /// TLS for the S3 listener; plain HTTP when `None`.
     pub tls: Option<TlsConfig>,
+    /// Run the auto-recovery tasks (registry prober, auditor, replication worker) in
+    /// this process; `None` runs none of them.
+    pub autorecovery: Option<crate::recovery::AutoRecoveryConfig>,
 }
 
 impl GatewayConfig {
@@ -55,6 +58,7 @@ impl GatewayConfig {
             admin_token,
             read_ahead_entries: 4,
             tls: None,
+            autorecovery: None,
         }
     }
 }

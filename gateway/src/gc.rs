@@ -102,11 +102,17 @@ pub async fn run(
 /// Items in the GC queue, due or not, counted up to `cap`. Each page is its own
 /// read-only transaction, so the count is not one snapshot (a gauge need not be).
 pub async fn queue_depth(db: &Db, cap: u64) -> Result<u64, NsError> {
-    count_paged(db, cap, DEPTH_PAGE).await
+    count_keys(db, Subspace::Gc, cap, DEPTH_PAGE).await
 }
 
-async fn count_paged(db: &Db, cap: u64, page_keys: usize) -> Result<u64, NsError> {
-    let mut range = Subspace::Gc.range();
+/// Keys in `subspace`, counted up to `cap` in read-only pages of `page_keys`.
+pub(crate) async fn count_keys(
+    db: &Db,
+    subspace: Subspace,
+    cap: u64,
+    page_keys: usize,
+) -> Result<u64, NsError> {
+    let mut range = subspace.range();
     let mut counted = 0u64;
     while counted < cap {
         let page = usize::try_from(cap - counted)
@@ -195,9 +201,18 @@ mod tests {
         })
         .await
         .expect("enqueue");
-        assert_eq!(count_paged(&db, 1000, 7).await.expect("count"), 25);
-        assert_eq!(count_paged(&db, 10, 7).await.expect("count"), 10);
-        assert_eq!(count_paged(&db, 14, 7).await.expect("count"), 14);
+        assert_eq!(
+            count_keys(&db, Subspace::Gc, 1000, 7).await.expect("count"),
+            25
+        );
+        assert_eq!(
+            count_keys(&db, Subspace::Gc, 10, 7).await.expect("count"),
+            10
+        );
+        assert_eq!(
+            count_keys(&db, Subspace::Gc, 14, 7).await.expect("count"),
+            14
+        );
         assert_eq!(
             queue_depth(&db, GC_QUEUE_DEPTH_CAP).await.expect("count"),
             25

@@ -30,6 +30,7 @@ mod list;
 mod metrics;
 mod multipart;
 mod object;
+pub mod recovery;
 pub mod server;
 pub mod upload;
 
@@ -45,6 +46,7 @@ use tokio::task::JoinHandle;
 
 pub use config::GatewayConfig;
 pub use metrics::{GC_QUEUE_DEPTH_CAP, Metrics, MetricsSource};
+pub use recovery::AutoRecoveryConfig;
 
 /// Starts gateways.
 pub struct Gateway;
@@ -91,6 +93,7 @@ impl Gateway {
         let admin_addr = local(&admin, config.admin_listen);
         let metrics = Arc::new(Metrics::default());
         let gc_config = config.gc;
+        let autorecovery = config.autorecovery;
         let tls = config.tls.clone();
         let app = Arc::new(app::App {
             db: db.clone(),
@@ -105,11 +108,28 @@ impl Gateway {
         let (shutdown, rx) = watch::channel(false);
         let s3_router = Router::new().fallback(app::handle).with_state(app.clone());
         let admin_router = admin::router(app.clone());
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(server::serve_with(s3, s3_router, tls, rx.clone())),
             tokio::spawn(server::serve(admin, admin_router, rx.clone())),
-            tokio::spawn(gc::run(db, ledgers, gc_config, metrics.clone(), rx)),
         ];
+        if let Some(recovery_config) = autorecovery {
+            let id = format!("{s3_addr}/{}", std::process::id());
+            tasks.extend(recovery::start(
+                recovery_config,
+                &db,
+                &ledgers,
+                &metrics,
+                &id,
+                &rx,
+            ));
+        }
+        tasks.push(tokio::spawn(gc::run(
+            db,
+            ledgers,
+            gc_config,
+            metrics.clone(),
+            rx,
+        )));
         tracing::info!(%s3_addr, %admin_addr, "gateway listening");
         Ok(GatewayHandle {
             s3_addr,

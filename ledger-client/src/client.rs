@@ -15,7 +15,9 @@ use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::ids::{IdAllocator, LEDGER_IDS};
 use folio_namespace::ledgers::{self, DigestType, EnsembleSegment, LedgerMetadata, LedgerState};
 use folio_namespace::{Db, NsError, OpId};
-use folio_proto::{BookieInfoResponse, DeleteLedger, MasterKey, Request, Response, Status};
+use folio_proto::{
+    BookieInfoResponse, DeleteLedger, MasterKey, Request, Response, ScrubReportResponse, Status,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -343,6 +345,44 @@ impl LedgerClient {
             .await?
         {
             Response::GetBookieInfo(info) if info.status.is_ok() => Ok(info),
+            other => Err(LedgerError::Status {
+                bookie: bookie.clone(),
+                status: other.status(),
+            }),
+        }
+    }
+
+    /// Asks `bookie` to start a scrub pass now (a no-op if one is running).
+    pub async fn start_scrub(&self, bookie: &BookieId) -> Result<(), LedgerError> {
+        let timeout = self.inner.config.request_timeout;
+        match self
+            .inner
+            .pool
+            .call(bookie, Request::Scrub, timeout)
+            .await?
+        {
+            Response::Scrub(r) if r.status.is_ok() => Ok(()),
+            other => Err(LedgerError::Status {
+                bookie: bookie.clone(),
+                status: other.status(),
+            }),
+        }
+    }
+
+    /// Asks `bookie` what its scrubber found: passes completed, entries checked, and
+    /// the entries whose stored copy is corrupt.
+    pub async fn scrub_report(
+        &self,
+        bookie: &BookieId,
+    ) -> Result<ScrubReportResponse, LedgerError> {
+        let timeout = self.inner.config.request_timeout;
+        match self
+            .inner
+            .pool
+            .call(bookie, Request::GetScrubReport, timeout)
+            .await?
+        {
+            Response::GetScrubReport(r) if r.status.is_ok() => Ok(r),
             other => Err(LedgerError::Status {
                 bookie: bookie.clone(),
                 status: other.status(),

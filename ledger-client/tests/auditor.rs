@@ -574,7 +574,7 @@ async fn loops_stop_on_shutdown_and_the_auditor_releases_its_lease() {
         auditor_config(),
         "a".into(),
     );
-    let auditor = tokio::spawn(auditor.run(stopped));
+    let auditor = tokio::spawn(std::sync::Arc::new(auditor).run(stopped));
     let started = Instant::now();
     loop {
         let held = cluster

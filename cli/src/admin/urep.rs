@@ -17,8 +17,8 @@ pub struct UrepArgs {
 
 #[derive(Debug, Subcommand)]
 enum UrepCommand {
-    /// List under-replicated ledgers: missing bookies, since when, and the worker
-    /// re-replicating each.
+    /// List under-replicated ledgers: missing bookies, since when, the worker
+    /// re-replicating each and its progress, failed attempts and the last error.
     Ls,
 }
 
@@ -44,7 +44,15 @@ pub fn run(args: UrepArgs) -> anyhow::Result<()> {
             if client.json {
                 return client.print_json(&json!({ "ledgers": ledgers }));
             }
-            let mut table = Table::new(&["LEDGER", "MISSING", "SINCE", "CLAIMED BY"]);
+            let mut table = Table::new(&[
+                "LEDGER",
+                "MISSING",
+                "SINCE",
+                "CLAIMED BY",
+                "PROGRESS",
+                "ATTEMPTS",
+                "LAST ERROR",
+            ]);
             for u in &ledgers {
                 let missing: Vec<&str> = array(u, "missing_bookies")
                     .iter()
@@ -54,11 +62,22 @@ pub fn run(args: UrepArgs) -> anyhow::Result<()> {
                     || "-".to_owned(),
                     |c| format!("{} until {}", text(c, "worker"), time(c, "until_ms")),
                 );
+                let progress = match (num(u, "entries_total"), u.get("copying_to")) {
+                    (Some(total), Some(Value::String(to))) if total > 0 => format!(
+                        "{}/{} entries → {to}",
+                        num(u, "entries_copied").unwrap_or(0),
+                        total
+                    ),
+                    _ => "-".to_owned(),
+                };
                 table.row(vec![
                     text(u, "ledger_id"),
                     missing.join(","),
                     time(u, "since_ms"),
                     claim,
+                    progress,
+                    text(u, "attempts"),
+                    text(u, "last_error"),
                 ]);
             }
             table.print();

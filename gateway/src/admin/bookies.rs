@@ -29,7 +29,8 @@ const LEDGER_PAGE: usize = 1000;
 #[derive(Serialize)]
 struct BookieView {
     address: String,
-    /// `rw`, `ro` or `down`.
+    /// `rw`, `ro`, `down`, or `decommissioned` (being drained: see
+    /// `POST /v1/bookies/{address}/decommission`).
     state: &'static str,
     /// Whether it is in the gateway's configured list.
     configured: bool,
@@ -112,12 +113,15 @@ async fn view(
             Some(e.to_string()),
         ),
     };
-    let lease_expired = record
-        .as_ref()
-        .is_some_and(|r| r.effective_state(now_ms()) == BookieState::Down);
+    let registry_state = record.as_ref().map(|r| r.effective_state(now_ms()));
+    let state = match registry_state {
+        Some(BookieState::Decommissioned) => "decommissioned",
+        Some(BookieState::Down) => "down",
+        _ => state,
+    };
     BookieView {
         address,
-        state: if lease_expired { "down" } else { state },
+        state,
         configured,
         registered: record.is_some(),
         rack: rack.or_else(|| record.as_ref().and_then(|r| r.rack.clone())),
@@ -181,3 +185,115 @@ pub(crate) async fn info(
         .ok_or_else(|| ApiError::NotFound(format!("no bookie {address:?}")))?;
     ok(&found)
 }
+
+/// The bookie named by an admin path, if the gateway knows it (configured or
+/// registered): admin requests never reach arbitrary addresses.
+async fn known(app: &App, address: &str) -> Result<BookieId, ApiError> {
+    let configured = app
+        .ledgers
+        .static_bookies()
+        .iter()
+        .any(|c| c.id.as_str() == address);
+    let registered = configured
+        || app
+            .db
+            .transact(|tx, _| bookies::list(tx))
+            .await
+            .map_err(|e| ns("read the bookie registry", e))?
+            .iter()
+            .any(|(id, r)| r.address == address || id == address);
+    if registered {
+        Ok(BookieId::new(address.to_owned()))
+    } else {
+        Err(ApiError::NotFound(format!("no bookie {address:?}")))
+    }
+}
+
+#[derive(Serialize)]
+struct ScrubView {
+    address: String,
+    passes_completed: u64,
+    entries_checked: u64,
+    /// `[ledger_id, entry_id]` of copies that failed their check (at most 10,000).
+    corrupt: Vec<(u64, u64)>,
+}
+
+/// `GET /v1/bookies/{address}/scrub`: what the bookie's scrubber has found.
+pub(crate) async fn scrub_report(
+    State(app): State<Arc<App>>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let bookie = known(&app, &address).await?;
+    let report = app
+        .ledgers
+        .scrub_report(&bookie)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("scrub report of {address}: {e}")))?;
+    ok(&ScrubView {
+        address,
+        passes_completed: report.passes_completed,
+        entries_checked: report.entries_checked,
+        corrupt: report.corrupt,
+    })
+}
+
+/// `POST /v1/bookies/{address}/scrub`: starts a scrub pass on the bookie now.
+pub(crate) async fn scrub(
+    State(app): State<Arc<App>>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let bookie = known(&app, &address).await?;
+    app.ledgers
+        .start_scrub(&bookie)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("start a scrub on {address}: {e}")))?;
+    #[derive(Serialize)]
+    struct Answer {
+        address: String,
+        started: bool,
+    }
+    ok(&Answer {
+        address,
+        started: true,
+    })
+}
+
+/// `POST /v1/bookies/{address}/decommission`: marks the bookie decommissioned (no new
+/// ledgers are placed on it) and every ledger with a copy on it under-replicated, so
+/// that the replication workers copy its data elsewhere. The bookie must be in the
+/// registry. Poll `GET /v1/bookies/{address}` until `ledgers` is 0 (with
+/// `ledgers_complete`): then nothing names it and it is safe to remove.
+pub(crate) async fn decommission(
+    State(app): State<Arc<App>>,
+    Path(address): Path<String>,
+) -> Result<Response, ApiError> {
+    let bookie = known(&app, &address).await?;
+    let db = app.db.clone();
+    let id = bookie.as_str().to_owned();
+    let marked = tokio::task::spawn_blocking(move || {
+        bookies::decommission(&db, &id, DECOMMISSION_PAGE, now_ms())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "decommission task failed");
+        ApiError::Internal
+    })?
+    .map_err(|e| match e {
+        NsError::BookieNotFound(_) => ApiError::NotFound(format!(
+            "bookie {address:?} is not in the registry (is auto-recovery on?)"
+        )),
+        e => ns("decommission", e),
+    })?;
+    #[derive(Serialize)]
+    struct Answer {
+        address: String,
+        ledgers_marked: u64,
+    }
+    ok(&Answer {
+        address,
+        ledgers_marked: marked,
+    })
+}
+
+/// Ledgers marked per namespace transaction by a decommission.
+const DECOMMISSION_PAGE: usize = 500;

@@ -23,6 +23,15 @@ struct UrepView {
     missing_bookies: Vec<String>,
     since_ms: u64,
     claim: Option<ClaimView>,
+    /// Entries copied so far by the worker holding the claim, of `entries_total`.
+    entries_copied: u64,
+    entries_total: u64,
+    /// The bookie the entries are being copied to.
+    copying_to: Option<String>,
+    /// Failed attempts so far, the last one's error, and when the next may start.
+    attempts: u32,
+    last_error: Option<String>,
+    next_attempt_ms: u64,
 }
 
 /// `GET /v1/urep?after=&limit=`: under-replicated ledgers by id.
@@ -57,6 +66,12 @@ pub(crate) async fn list(
                     worker: c.worker,
                     until_ms: c.until_ms,
                 }),
+                entries_copied: u.entries_copied,
+                entries_total: u.entries_total,
+                copying_to: u.copying_to,
+                attempts: u.attempts,
+                last_error: u.last_error,
+                next_attempt_ms: u.next_attempt_ms,
             })
             .collect(),
         next_after,

@@ -171,8 +171,9 @@ impl Auditor {
         }
     }
 
-    /// Audits every tick until `shutdown` turns true, then releases the lease.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Audits every tick until `shutdown` turns true, then releases the lease. Takes
+    /// an `Arc` so that the host can keep reading [`Auditor::counters`] meanwhile.
+    pub async fn run(self: std::sync::Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             match self.audit_once().await {
                 Ok(r) if r.ledgers_marked > 0 || r.orphans_deleted > 0 => tracing::info!(

@@ -53,7 +53,7 @@ use crate::placement::Candidate;
 use crate::quorum::QuorumConfig;
 
 /// Settings of a [`ReplicationWorker`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// How long a claim on a ledger lasts; renewed while copying.
     pub lease: Duration,
