@@ -564,7 +564,13 @@ mod tests {
     fn shipped_example_config_is_valid() {
         let text = include_str!("../../conf/standalone.toml");
         let file: RawStandaloneToml = toml::from_str(text).expect("conf/standalone.toml parses");
-        resolve(&StandaloneArgs::default(), &file).expect("conf/standalone.toml is valid");
+        let config =
+            resolve(&StandaloneArgs::default(), &file).expect("conf/standalone.toml is valid");
+        assert_eq!(
+            config.autorecovery,
+            Some(AutoRecoveryConfig::default()),
+            "conf/standalone.toml documents the [autorecovery] defaults"
+        );
     }
 
     #[test]

@@ -8,10 +8,10 @@
 //! - [`LedgerClient::delete`] drops the ledger from its bookies, then its metadata.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use folio_namespace::bookies::{self, BookieState};
+use folio_namespace::bookies::{self, BookieRecord, BookieState};
 use folio_namespace::ids::{IdAllocator, LEDGER_IDS};
 use folio_namespace::ledgers::{self, DigestType, EnsembleSegment, LedgerMetadata, LedgerState};
 use folio_namespace::{Db, NsError, OpId};
@@ -158,6 +158,19 @@ pub(crate) struct Inner {
     pub(crate) source: BookieSource,
     pub(crate) epoch: Instant,
     pub(crate) metrics: LedgerMetrics,
+    /// The registry as last read for a static list, and when ([`REGISTRY_TTL`]).
+    registry: Mutex<Option<(Instant, Registry)>>,
+}
+
+/// The bookie registry's records, by id.
+type Registry = Arc<Vec<(String, BookieRecord)>>;
+
+/// How long a static-list client reuses its read of the registry when placing.
+const REGISTRY_TTL: Duration = Duration::from_secs(1);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded value is a cache: one left by a panicking thread is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Inner {
@@ -169,7 +182,37 @@ impl Inner {
     /// The writable bookies placement may choose from.
     pub(crate) async fn candidates(&self) -> Result<Vec<Candidate>, LedgerError> {
         match &self.source {
-            BookieSource::Static(list) => Ok(list.clone()),
+            BookieSource::Static(list) => {
+                // The registry, when something (the gateway's prober) keeps it, says
+                // which of the configured bookies are decommissioned (never placed
+                // on) and which are down or read-only (avoided while enough others
+                // are writable, so a new ledger does not start with an ensemble
+                // change). Unregistered bookies are taken as writable.
+                let records = self.registry().await?;
+                let now = unix_ms();
+                let state = |c: &Candidate| {
+                    records
+                        .iter()
+                        .find(|(id, r)| id == c.id.as_str() || r.address == c.id.as_str())
+                        .map(|(_, r)| r.effective_state(now))
+                };
+                let usable: Vec<Candidate> = list
+                    .iter()
+                    .filter(|c| state(c) != Some(BookieState::Decommissioned))
+                    .cloned()
+                    .collect();
+                let writable: Vec<Candidate> = usable
+                    .iter()
+                    .filter(|c| matches!(state(c), None | Some(BookieState::ReadWrite)))
+                    .cloned()
+                    .collect();
+                let ensemble = self.config.quorum.ensemble_size();
+                Ok(if writable.len() >= ensemble {
+                    writable
+                } else {
+                    usable
+                })
+            }
             BookieSource::Registry => {
                 let now = unix_ms();
                 let records = self.db.transact(|tx, _| bookies::list(tx)).await?;
@@ -183,6 +226,18 @@ impl Inner {
                     .collect())
             }
         }
+    }
+
+    /// The bookie registry, read at most once per [`REGISTRY_TTL`].
+    async fn registry(&self) -> Result<Registry, LedgerError> {
+        if let Some((at, records)) = lock(&self.registry).as_ref()
+            && at.elapsed() < REGISTRY_TTL
+        {
+            return Ok(records.clone());
+        }
+        let records = Arc::new(self.db.transact(|tx, _| bookies::list(tx)).await?);
+        *lock(&self.registry) = Some((Instant::now(), records.clone()));
+        Ok(records)
     }
 
     pub(crate) async fn metadata(
@@ -232,6 +287,7 @@ impl LedgerClient {
                 source,
                 epoch: Instant::now(),
                 metrics: LedgerMetrics::default(),
+                registry: Mutex::new(None),
             }),
         }
     }

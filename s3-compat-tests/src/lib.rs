@@ -171,9 +171,16 @@ pub struct BookieProcess {
 impl BookieProcess {
     /// Starts `folio bookie` with a fresh data directory and the id `id`.
     pub fn start(id: &str) -> BookieProcess {
+        BookieProcess::start_with(id, &[])
+    }
+
+    /// Starts `folio bookie` with a fresh data directory, the id `id` and `extra`
+    /// flags.
+    pub fn start_with(id: &str, extra: &[&str]) -> BookieProcess {
         let data = tempfile::tempdir().expect("create a data directory");
         let mut child = Command::new(folio_binary())
             .args(["bookie", "--listen", "127.0.0.1:0", "--bookie-id", id])
+            .args(extra)
             .arg("--data-dir")
             .arg(data.path())
             .env("FOLIO_LOG", "warn")
@@ -210,6 +217,17 @@ impl BookieProcess {
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
+    /// Kills it with SIGKILL (`kill -9`) and reaps it; its data directory stays.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

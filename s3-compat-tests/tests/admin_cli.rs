@@ -8,44 +8,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use common::{client, pattern};
+use common::{client, folio, folio_json, folio_ok, pattern};
 use folio_s3_compat_tests::{ADMIN_TOKEN, Server, folio_binary};
 use serde_json::Value;
-
-/// Runs `folio <args>` against `server`'s admin API with the right token.
-fn folio(server: &Server, args: &[&str]) -> Output {
-    Command::new(folio_binary())
-        .args(args)
-        .env("FOLIO_ADMIN_URL", server.admin_endpoint())
-        .env("FOLIO_ADMIN_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("run folio")
-}
-
-/// Runs `folio <args>`, which must succeed, and returns its stdout.
-fn folio_ok(server: &Server, args: &[&str]) -> String {
-    let out = folio(server, args);
-    assert!(
-        out.status.success(),
-        "folio {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-/// Runs `folio <args> --json` and parses its stdout.
-fn folio_json(server: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = folio_ok(server, &all);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("folio {args:?} --json: {e}: {out}"))
-}
 
 const PHOTO_BYTES: usize = 3 << 19; // 1.5 MiB: more than one 1 MiB ledger entry
 

@@ -11,9 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use folio_s3_compat_tests::{ACCESS_KEY, SECRET_KEY, Server};
+use folio_s3_compat_tests::{ACCESS_KEY, ADMIN_TOKEN, SECRET_KEY, Server, folio_binary};
 use hmac::{Hmac, Mac};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::process::{Command, Output};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -344,4 +346,33 @@ pub fn signed_headers(
 
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
+}
+
+/// Runs `folio <args>` against `server`'s admin API with the right token.
+pub fn folio(server: &Server, args: &[&str]) -> Output {
+    Command::new(folio_binary())
+        .args(args)
+        .env("FOLIO_ADMIN_URL", server.admin_endpoint())
+        .env("FOLIO_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run folio")
+}
+
+/// Runs `folio <args>`, which must succeed, and returns its stdout.
+pub fn folio_ok(server: &Server, args: &[&str]) -> String {
+    let out = folio(server, args);
+    assert!(
+        out.status.success(),
+        "folio {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs `folio <args> --json` and parses its stdout.
+pub fn folio_json(server: &Server, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = folio_ok(server, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("folio {args:?} --json: {e}: {out}"))
 }

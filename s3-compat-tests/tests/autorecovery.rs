@@ -1,0 +1,378 @@
+//! Auto-recovery end to end, on real processes: `folio gateway` (embedded namespace,
+//! auto-recovery on with short delays) in front of separate `folio bookie` processes,
+//! objects written with aws-sdk-s3, bookies killed with `kill -9`, and the admin CLI
+//! (`folio bookie info|scrub|decommission`, `folio urep ls`) watching the repair.
+//!
+//! - A bookie that dies for good: every ledger is back at 3 replicas on the survivors
+//!   within a bounded time, and a second bookie can then die with every object still
+//!   readable.
+//! - A decommissioned bookie is drained, reported safe to remove, and can then go.
+//! - Bytes flipped in one bookie's entry log: the scrubber finds the copy, the auditor
+//!   marks the ledger, the worker repairs it in place, and a new scrub pass is clean.
+
+mod common;
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use common::{client, folio_json, folio_ok, pattern};
+use folio_proto::ENTRY_HEADER_BYTES;
+use folio_s3_compat_tests::{ADMIN_TOKEN, BookieProcess, Server};
+use serde_json::Value;
+
+/// How long any repair may take before the test fails.
+const REPAIR_BOUND: Duration = Duration::from_secs(240);
+
+/// Starts `folio gateway` over `bookies` with E=3, Qw=3, Qa=2, 64 KiB entries and
+/// auto-recovery tuned to react in seconds.
+fn gateway(bookies: &[BookieProcess]) -> Server {
+    let list = bookies
+        .iter()
+        .map(|b| b.addr().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let data = tempfile::tempdir().expect("temp dir");
+    let args: Vec<String> = [
+        "gateway",
+        "--metadata-dir",
+        &data.path().join("namespace").to_string_lossy(),
+        "--bookies",
+        &list,
+        "--ensemble-size",
+        "3",
+        "--write-quorum",
+        "3",
+        "--ack-quorum",
+        "2",
+        "--s3-listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--entry-size",
+        "64KiB",
+        "--autorecovery-lost-bookie-delay",
+        "2s",
+        "--autorecovery-audit-interval",
+        "1s",
+        "--autorecovery-probe-interval",
+        "1s",
+        "--autorecovery-poll-interval",
+        "1s",
+        "--autorecovery-check-interval",
+        "1s",
+    ]
+    .map(String::from)
+    .to_vec();
+    Server::start_command(&args, data)
+}
+
+/// Object `i`'s bytes: 0 to ~200 KiB, so objects span one to four entries.
+fn object(i: usize) -> Vec<u8> {
+    pattern((i * 7919) % 200_000 + 1, i as u64)
+}
+
+async fn put_objects(s3: &Client, bucket: &str, n: usize) {
+    s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+    for i in 0..n {
+        s3.put_object()
+            .bucket(bucket)
+            .key(format!("obj-{i:03}"))
+            .body(ByteStream::from(object(i)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put obj-{i:03}: {e:?}"));
+    }
+}
+
+async fn check_objects(s3: &Client, bucket: &str, n: usize) {
+    for i in 0..n {
+        let key = format!("obj-{i:03}");
+        let got = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+            .body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("read {key}: {e:?}"))
+            .into_bytes();
+        assert!(
+            got.as_ref() == object(i).as_slice(),
+            "{key} reads back whole"
+        );
+    }
+}
+
+/// Polls `check` every 500 ms until it returns `Some`, failing after `bound`.
+fn wait_for<T>(what: &str, bound: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(t) = check() {
+            return t;
+        }
+        assert!(started.elapsed() < bound, "{what}: not within {bound:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn bookie_info(server: &Server, addr: &str) -> Value {
+    folio_json(server, &["bookie", "info", addr])
+}
+
+/// Ledgers whose ensembles name `addr`, if the server's scan saw every ledger.
+fn ledgers_on(server: &Server, addr: &str) -> Option<u64> {
+    let b = bookie_info(server, addr);
+    (b["ledgers_complete"] == Value::Bool(true)).then(|| b["ledgers"].as_u64().expect("count"))
+}
+
+fn urep_len(server: &Server) -> usize {
+    folio_json(server, &["urep", "ls"])["ledgers"]
+        .as_array()
+        .expect("ledgers")
+        .len()
+}
+
+fn ledger_count(server: &Server) -> u64 {
+    folio_json(server, &["ledger", "ls"])["ledgers"]
+        .as_array()
+        .expect("ledgers")
+        .len() as u64
+}
+
+/// Waits until the prober has registered every bookie as read-write.
+fn wait_registered(server: &Server, n: usize) {
+    wait_for(
+        "every bookie registered rw",
+        Duration::from_secs(60),
+        || {
+            let all = folio_json(server, &["bookie", "ls"]);
+            let rw = all["bookies"]
+                .as_array()
+                .expect("bookies")
+                .iter()
+                .filter(|b| b["registered"] == Value::Bool(true) && b["state"] == "rw")
+                .count();
+            (rw == n).then_some(())
+        },
+    );
+}
+
+async fn metric(server: &Server, name: &str) -> f64 {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", server.admin_endpoint()))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_bookie_is_replaced_and_a_second_loss_loses_nothing() {
+    let mut bookies: Vec<BookieProcess> = (0..4)
+        .map(|i| BookieProcess::start(&format!("ar-lost-{i}")))
+        .collect();
+    let server = gateway(&bookies);
+    let s3 = client(&server);
+    wait_registered(&server, 4);
+    const OBJECTS: usize = 200;
+    put_objects(&s3, "survive", OBJECTS).await;
+    let ledgers = ledger_count(&server);
+    assert_eq!(ledgers, OBJECTS as u64, "one ledger per object");
+
+    let victim = bookies[0].addr().to_string();
+    let held = ledgers_on(&server, &victim).expect("complete scan");
+    assert!(held > 0, "the victim holds ledgers");
+    bookies[0].kill();
+
+    // Every ledger that named the victim names a survivor instead, and the queue
+    // drains.
+    wait_for(
+        "the lost bookie's ledgers re-replicated",
+        REPAIR_BOUND,
+        || (ledgers_on(&server, &victim) == Some(0) && urep_len(&server) == 0).then_some(()),
+    );
+    for survivor in &bookies[1..] {
+        assert_eq!(
+            ledgers_on(&server, &survivor.addr().to_string()),
+            Some(ledgers),
+            "with 3 bookies left and E=3, every ledger is on {}",
+            survivor.addr()
+        );
+    }
+    assert_eq!(
+        bookie_info(&server, &victim)["state"],
+        "down",
+        "the killed bookie reads as down"
+    );
+    assert!(metric(&server, "folio_autorecovery_ledgers_repaired_total").await >= held as f64);
+    assert!(metric(&server, "folio_autorecovery_replicated_bytes_total").await > 0.0);
+
+    // A second loss: every object still has two copies.
+    bookies[1].kill();
+    check_objects(&s3, "survive", OBJECTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decommissioned_bookie_is_drained_and_safe_to_remove() {
+    let mut bookies: Vec<BookieProcess> = (0..4)
+        .map(|i| BookieProcess::start(&format!("ar-decom-{i}")))
+        .collect();
+    let server = gateway(&bookies);
+    let s3 = client(&server);
+    wait_registered(&server, 4);
+    const OBJECTS: usize = 30;
+    put_objects(&s3, "drain", OBJECTS).await;
+    let leaving = bookies[2].addr().to_string();
+    assert!(ledgers_on(&server, &leaving).expect("complete") > 0);
+
+    let out = folio_ok(
+        &server,
+        &["bookie", "decommission", &leaving, "--timeout", "240s"],
+    );
+    assert!(out.contains("safe to remove"), "{out}");
+    let info = bookie_info(&server, &leaving);
+    assert_eq!(info["state"], "decommissioned");
+    assert_eq!(info["ledgers"], 0);
+    assert_eq!(urep_len(&server), 0);
+
+    // New objects avoid it too.
+    s3.put_object()
+        .bucket("drain")
+        .key("after")
+        .body(ByteStream::from(object(7)))
+        .send()
+        .await
+        .expect("put after decommission");
+    assert_eq!(ledgers_on(&server, &leaving), Some(0));
+
+    // It and one more bookie go: every object is still readable.
+    bookies[2].kill();
+    bookies[0].kill();
+    check_objects(&s3, "drain", OBJECTS).await;
+}
+
+/// The entry-log files of a bookie's data directory.
+fn entry_logs(dir: &Path) -> Vec<PathBuf> {
+    let Ok(list) = std::fs::read_dir(dir.join("ledgers")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = list
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Flips one payload byte of the first record with a payload of more than 10 bytes,
+/// in place (the bookie keeps appending to the file), and returns the record's
+/// (ledger, entry). Record layout (docs/format.md, "Entry logs"): an 8-byte file
+/// header, then `[u32 BE length][entry]` records, an entry being its 32-byte header
+/// (ledger id, entry id, ...), its payload and a 4-byte CRC32C.
+fn flip_first_record(dir: &Path) -> Option<(u64, u64)> {
+    for path in entry_logs(dir) {
+        let data = std::fs::read(&path).ok()?;
+        let mut pos = 8usize;
+        while pos + 4 <= data.len() {
+            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().ok()?) as usize;
+            if len == 0 || pos + 4 + len > data.len() {
+                break; // the end of what is written so far
+            }
+            let rec = &data[pos + 4..pos + 4 + len];
+            if len > ENTRY_HEADER_BYTES + 4 + 10 {
+                let ledger = u64::from_be_bytes(rec[0..8].try_into().ok()?);
+                let entry = u64::from_be_bytes(rec[8..16].try_into().ok()?);
+                let at = pos + 4 + ENTRY_HEADER_BYTES + 10;
+                let mut file = std::fs::OpenOptions::new().write(true).open(&path).ok()?;
+                file.seek(SeekFrom::Start(at as u64)).ok()?;
+                file.write_all(&[data[at] ^ 0xff]).ok()?;
+                file.sync_all().ok()?;
+                return Some((ledger, entry));
+            }
+            pos += 4 + len;
+        }
+    }
+    None
+}
+
+fn scrub_report(server: &Server, addr: &str) -> Value {
+    folio_json(server, &["bookie", "scrub", addr, "--timeout", "120s"])
+}
+
+fn corrupt_of(report: &Value) -> Vec<(u64, u64)> {
+    report["corrupt"]
+        .as_array()
+        .expect("corrupt")
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_u64().expect("ledger"),
+                p[1].as_u64().expect("entry"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_copy_is_found_by_the_scrubber_and_repaired_in_place() {
+    let bookies: Vec<BookieProcess> = (0..3)
+        .map(|i| {
+            BookieProcess::start_with(
+                &format!("ar-scrub-{i}"),
+                &["--checkpoint-interval", "200ms"],
+            )
+        })
+        .collect();
+    let server = gateway(&bookies);
+    let s3 = client(&server);
+    wait_registered(&server, 3);
+    const OBJECTS: usize = 5;
+    put_objects(&s3, "scrub", OBJECTS).await;
+
+    let target = &bookies[1];
+    let addr = target.addr().to_string();
+    // Entries reach the entry log at the next checkpoint.
+    let flipped = wait_for("an entry in the entry log", Duration::from_secs(60), || {
+        flip_first_record(target.data_dir())
+    });
+
+    // The scrubber finds exactly that copy. (The auditor may repair it as soon as it
+    // reads the report, so the first pass is the one that must list it.)
+    let report = scrub_report(&server, &addr);
+    let found = corrupt_of(&report);
+    let repaired_already = found.is_empty()
+        && metric(&server, "folio_autorecovery_ledgers_repaired_total").await >= 1.0;
+    assert!(
+        found == vec![flipped] || repaired_already,
+        "scrub found {found:?}, flipped {flipped:?}"
+    );
+
+    // The auditor marks the ledger, the worker re-adds the good bytes, and the
+    // corrupt set empties.
+    wait_for("the corrupt copy repaired", REPAIR_BOUND, || {
+        let now = folio_json(&server, &["bookie", "scrub", &addr, "--no-wait"]);
+        assert_eq!(now["started"], true);
+        let report = scrub_report(&server, &addr);
+        (corrupt_of(&report).is_empty() && urep_len(&server) == 0).then_some(())
+    });
+    assert!(metric(&server, "folio_autorecovery_ledgers_repaired_total").await >= 1.0);
+    check_objects(&s3, "scrub", OBJECTS).await;
+}
