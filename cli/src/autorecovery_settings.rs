@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use folio_gateway::AutoRecoveryConfig;
+use folio_ledger::autorecovery::AutoRecoveryConfig;
 use serde::Deserialize;
 
 use crate::units::{ConfigError, invalid, parse_duration, parse_size};
@@ -15,8 +15,15 @@ use crate::units::{ConfigError, invalid, parse_duration, parse_size};
 #[derive(Debug, Args, Default)]
 pub struct AutoRecoveryArgs {
     /// Run auto-recovery in this process: the bookie prober, the auditor (one per
-    /// cluster, elected by a lease) and a replication worker [default: true].
-    #[arg(long, value_name = "BOOL")]
+    /// cluster, elected by a lease) and a replication worker [default: true in a
+    /// gateway or standalone, false in a bookie]. `--autorecovery` alone means true.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        alias = "autorecovery",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
     pub autorecovery_enabled: Option<bool>,
     /// How long a bookie must have been down before its ledgers are re-replicated
     /// [default: 60s].
@@ -86,11 +93,23 @@ fn positive(key: &'static str, d: Duration) -> Result<Duration, ConfigError> {
 }
 
 /// Merges the flags over the `[autorecovery]` table over the defaults; `None` when
-/// auto-recovery is off.
+/// auto-recovery is off (`enabled` defaults to `default_enabled`).
 pub fn resolve(
     args: &AutoRecoveryArgs,
     file: Option<&RawAutoRecoveryToml>,
+    default_enabled: bool,
 ) -> Result<Option<AutoRecoveryConfig>, ConfigError> {
+    let (config, enabled) = resolve_all(args, file, default_enabled)?;
+    Ok(enabled.then_some(config))
+}
+
+/// The validated settings, and whether auto-recovery is on. A bookie uses the prober
+/// settings for its own registration even with auto-recovery off.
+pub fn resolve_all(
+    args: &AutoRecoveryArgs,
+    file: Option<&RawAutoRecoveryToml>,
+    default_enabled: bool,
+) -> Result<(AutoRecoveryConfig, bool), ConfigError> {
     let empty = RawAutoRecoveryToml::default();
     let file = file.unwrap_or(&empty);
     let mut config = AutoRecoveryConfig::default();
@@ -173,8 +192,11 @@ pub fn resolve(
         .worker
         .validate()
         .map_err(|e| invalid("autorecovery", e.to_string()))?;
-    let enabled = args.autorecovery_enabled.or(file.enabled).unwrap_or(true);
-    Ok(enabled.then_some(config))
+    let enabled = args
+        .autorecovery_enabled
+        .or(file.enabled)
+        .unwrap_or(default_enabled);
+    Ok((config, enabled))
 }
 
 #[cfg(test)]
@@ -183,7 +205,7 @@ mod tests {
 
     #[test]
     fn defaults_are_on_and_safe() {
-        let config = resolve(&AutoRecoveryArgs::default(), None)
+        let config = resolve(&AutoRecoveryArgs::default(), None, true)
             .expect("valid")
             .expect("on by default");
         assert_eq!(config, AutoRecoveryConfig::default());
@@ -197,7 +219,9 @@ mod tests {
             autorecovery_lost_bookie_delay: Some("5s".into()),
             ..AutoRecoveryArgs::default()
         };
-        let config = resolve(&args, Some(&file)).expect("valid").expect("on");
+        let config = resolve(&args, Some(&file), true)
+            .expect("valid")
+            .expect("on");
         assert_eq!(
             config.auditor.lost_bookie_recovery_delay,
             Duration::from_secs(5)
@@ -208,14 +232,14 @@ mod tests {
             autorecovery_audit_interval: Some("0s".into()),
             ..AutoRecoveryArgs::default()
         };
-        let err = resolve(&bad, None).expect_err("zero interval");
+        let err = resolve(&bad, None, true).expect_err("zero interval");
         assert_eq!(err.key, "autorecovery.audit_interval");
         assert!(
             err.to_string().contains("--autorecovery-audit-interval"),
             "{err}"
         );
         let file: RawAutoRecoveryToml = toml::from_str("rate = \"fast\"\n").expect("toml");
-        let err = resolve(&AutoRecoveryArgs::default(), Some(&file)).expect_err("bad rate");
+        let err = resolve(&AutoRecoveryArgs::default(), Some(&file), true).expect_err("bad rate");
         assert_eq!(err.key, "autorecovery.rate");
         assert!(toml::from_str::<RawAutoRecoveryToml>("speed = 1\n").is_err());
     }
@@ -224,7 +248,7 @@ mod tests {
     fn it_can_be_turned_off() {
         let file: RawAutoRecoveryToml = toml::from_str("enabled = false\n").expect("toml");
         assert_eq!(
-            resolve(&AutoRecoveryArgs::default(), Some(&file)).expect("valid"),
+            resolve(&AutoRecoveryArgs::default(), Some(&file), true).expect("valid"),
             None
         );
     }

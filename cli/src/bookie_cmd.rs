@@ -12,8 +12,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use folio_bookie::{Bookie, BookieConfig};
+use folio_ledger::autorecovery::{self, AutoRecoveryConfig, ProberConfig};
+use folio_ledger::{BookieId, BookieProber, BookieSource, Candidate, ClientConfig, LedgerClient};
+use folio_namespace::Db;
 use serde::Deserialize;
 
+use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
 use crate::units::{ConfigError, invalid, parse_duration, parse_size};
 
 /// Flags of `folio bookie`. Every key of the TOML file has a flag of the same name
@@ -102,6 +106,18 @@ pub struct BookieArgs {
     /// also run at start-up); 0 disables them [default: 300].
     #[arg(long)]
     pub gc_interval_secs: Option<u64>,
+    /// The cluster's namespace URL (fdb:///path/to/fdb.cluster, or embedded:///dir
+    /// when no other process opens that directory). With it the bookie registers
+    /// itself in the bookie registry and heartbeats there [default: none: a gateway
+    /// that lists this bookie heartbeats for it].
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// The host:port clients reach this bookie at, as registered [default: the
+    /// listen address; required when that is a wildcard such as 0.0.0.0].
+    #[arg(long)]
+    pub advertised_address: Option<String>,
+    #[command(flatten)]
+    pub autorecovery: AutoRecoveryArgs,
 }
 
 /// A size in TOML: a byte count or a string like "1MiB".
@@ -141,6 +157,110 @@ pub struct RawBookieToml {
     compaction_threshold: Option<f64>,
     compaction_rate_bytes_per_sec: Option<RawSize>,
     gc_interval_secs: Option<u64>,
+    metadata: Option<String>,
+    advertised_address: Option<String>,
+    autorecovery: Option<RawAutoRecoveryToml>,
+}
+
+/// What a bookie does in the cluster's namespace, when it has one (`metadata`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Membership {
+    /// The namespace URL.
+    metadata: String,
+    /// The address registered, if not the listen address.
+    advertised_address: Option<SocketAddr>,
+    /// How the bookie heartbeats its registry record (`[autorecovery]
+    /// probe_interval`).
+    prober: ProberConfig,
+    /// Auto-recovery in this process (`[autorecovery] enabled = true`, or
+    /// `--autorecovery`); off by default on a bookie.
+    autorecovery: Option<AutoRecoveryConfig>,
+}
+
+/// Resolves `metadata`, `advertised_address` and the `[autorecovery]` table; `None`
+/// without `metadata` (auto-recovery then needs a namespace and is refused).
+pub fn membership(
+    args: &BookieArgs,
+    file: &RawBookieToml,
+    listen: SocketAddr,
+) -> Result<Option<Membership>, ConfigError> {
+    let (config, enabled) =
+        autorecovery_settings::resolve_all(&args.autorecovery, file.autorecovery.as_ref(), false)?;
+    let autorecovery = enabled.then_some(config);
+    let advertised_address = match args
+        .advertised_address
+        .as_ref()
+        .or(file.advertised_address.as_ref())
+    {
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "advertised_address",
+                format!("{text:?} is not a host:port address: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let Some(metadata) = args.metadata.clone().or_else(|| file.metadata.clone()) else {
+        if autorecovery.is_some() {
+            return Err(invalid(
+                "autorecovery.enabled",
+                "auto-recovery in a bookie needs the cluster's namespace: set metadata",
+            ));
+        }
+        return Ok(None);
+    };
+    if advertised_address.is_none() && listen.ip().is_unspecified() {
+        return Err(invalid(
+            "advertised_address",
+            format!(
+                "required when listen ({listen}) is a wildcard: the registry needs an address clients can reach"
+            ),
+        ));
+    }
+    Ok(Some(Membership {
+        metadata,
+        advertised_address,
+        prober: config.prober,
+        autorecovery,
+    }))
+}
+
+/// Registers the running bookie (and heartbeats it, through a prober of this bookie
+/// alone), and starts auto-recovery if configured. The tasks stop when `stop` turns
+/// true.
+fn join_cluster(
+    membership: &Membership,
+    bound: SocketAddr,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let store = folio_namespace::kv::open_url(&membership.metadata)
+        .with_context(|| format!("open the namespace {}", membership.metadata))?;
+    let db = Db::new(store);
+    let address = membership.advertised_address.unwrap_or(bound).to_string();
+    let prober_config = membership.prober;
+    let me = Candidate {
+        id: BookieId::new(address.clone()),
+        rack: None,
+    };
+    let self_client = LedgerClient::new(
+        db.clone(),
+        BookieSource::Static(vec![me]),
+        ClientConfig::default(),
+    );
+    let mut tasks = vec![tokio::spawn(
+        BookieProber::new(db.clone(), self_client, prober_config).run(stop.clone()),
+    )];
+    println!(
+        "folio bookie registering as {address} in {}",
+        membership.metadata
+    );
+    if let Some(config) = membership.autorecovery {
+        let client = LedgerClient::new(db.clone(), BookieSource::Registry, ClientConfig::default());
+        let id = format!("bookie-{address}/{}", std::process::id());
+        tasks.extend(autorecovery::start(&db, &client, config, &id, stop).tasks);
+        println!("folio bookie running auto-recovery as {id}");
+    }
+    Ok(tasks)
 }
 
 fn size(
@@ -407,6 +527,7 @@ pub fn run(args: BookieArgs) -> anyhow::Result<()> {
     };
     let config = resolve(&args, &file)?;
     let metrics_addr = metrics_listen(&args, &file)?;
+    let membership = membership(&args, &file, config.listen)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bookie")
@@ -428,9 +549,16 @@ pub fn run(args: BookieArgs) -> anyhow::Result<()> {
             let serve = folio_bookie::metrics::serve(listener, handle.metrics(), stopped);
             tokio::spawn(serve);
         }
+        let cluster_tasks = match &membership {
+            Some(m) => join_cluster(m, handle.local_addr(), &stop_metrics.subscribe())?,
+            None => Vec::new(),
+        };
         crate::signal::wait_for_shutdown().await?;
         tracing::info!("signal received; shutting down");
         let _ = stop_metrics.send(true);
+        for task in cluster_tasks {
+            let _ = task.await;
+        }
         handle.shutdown().await?;
         Ok(())
     })

@@ -223,7 +223,7 @@ pub fn resolve(args: &GatewayArgs, file: &RawGatewayToml) -> Result<GatewaySetti
         args.tls_key.clone().or(file.tls_key.clone()),
     )?;
     let autorecovery =
-        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref())?;
+        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
     Ok(GatewaySettings {
         autorecovery,
         metadata,

@@ -150,7 +150,7 @@ pub fn resolve(
         args.tls_key.clone().or(file.tls_key.clone()),
     )?;
     let autorecovery =
-        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref())?;
+        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
     Ok(StandaloneConfig {
         tls_files,
         autorecovery,

@@ -38,7 +38,7 @@ pub struct GatewayConfig {
     pub tls: Option<TlsConfig>,
     /// Run the auto-recovery tasks (registry prober, auditor, replication worker) in
     /// this process; `None` runs none of them.
-    pub autorecovery: Option<crate::recovery::AutoRecoveryConfig>,
+    pub autorecovery: Option<folio_ledger::autorecovery::AutoRecoveryConfig>,
 }
 
 impl GatewayConfig {

@@ -30,7 +30,7 @@ mod list;
 mod metrics;
 mod multipart;
 mod object;
-pub mod recovery;
+mod recovery;
 pub mod server;
 pub mod upload;
 
@@ -45,8 +45,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::GatewayConfig;
+pub use folio_ledger::autorecovery::AutoRecoveryConfig;
 pub use metrics::{GC_QUEUE_DEPTH_CAP, Metrics, MetricsSource};
-pub use recovery::AutoRecoveryConfig;
 
 /// Starts gateways.
 pub struct Gateway;

@@ -1,13 +1,13 @@
 //! Auto-recovery in the gateway process: the tasks that keep every ledger at full
 //! replication without an operator (`folio_ledger::autorecovery`), and their metrics.
 //!
-//! - A [`BookieProber`] heartbeats the registry records of the bookies the gateway
+//! - A `BookieProber` heartbeats the registry records of the bookies the gateway
 //!   was configured with (a static list), so that a bookie that stops answering reads
 //!   as down. With no static list the bookies heartbeat themselves.
-//! - An [`Auditor`] takes the cluster's auditor lease (one auditor per cluster, so
+//! - An `Auditor` takes the cluster's auditor lease (one auditor per cluster, so
 //!   several gateways may run this) and marks the ledgers of lost bookies, and those
 //!   with missing or corrupt copies, in the under-replication queue.
-//! - A [`ReplicationWorker`] drains the queue: it copies lost entries to a replacement
+//! - A `ReplicationWorker` drains the queue: it copies lost entries to a replacement
 //!   (or back to the bookie that lost them) and then updates the ledger metadata.
 //!
 //! Metrics (`folio_autorecovery_*`, listed in `docs/operations.md`): the queue length
@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use folio_ledger::autorecovery::{AuditorConfig, ProberConfig};
-use folio_ledger::{Auditor, BookieProber, LedgerClient, ReplicationWorker, WorkerConfig};
+use folio_ledger::LedgerClient;
+use folio_ledger::autorecovery::{self, AutoRecoveryConfig};
 use folio_metrics::{Kind, header, sample};
 use folio_namespace::Db;
 use folio_namespace::keys::Subspace;
@@ -30,22 +30,11 @@ use crate::gc::count_keys;
 use crate::metrics::Metrics;
 
 /// The queue length gauge stops counting here, so a huge backlog costs a bounded read.
-pub const URE_COUNT_CAP: u64 = 100_000;
+pub(crate) const URE_COUNT_CAP: u64 = 100_000;
 
-/// Settings of the auto-recovery tasks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AutoRecoveryConfig {
-    /// The registry prober (used when the gateway has a static bookie list).
-    pub prober: ProberConfig,
-    /// The auditor.
-    pub auditor: AuditorConfig,
-    /// The replication worker.
-    pub worker: WorkerConfig,
-}
-
-/// Starts the prober (if the client has a static bookie list), the auditor and one
-/// replication worker, all stopping when `shutdown` turns true, and adds their
-/// metrics to `metrics`. `id` names this process in leases and claims.
+/// Starts [`folio_ledger::autorecovery::start`]'s tasks, plus the queue count for
+/// the gauge, all stopping when `shutdown` turns true, and adds their metrics to
+/// `metrics`. `id` names this process in leases and claims.
 pub(crate) fn start(
     config: AutoRecoveryConfig,
     db: &Db,
@@ -54,26 +43,9 @@ pub(crate) fn start(
     id: &str,
     shutdown: &watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    if !ledgers.static_bookies().is_empty() {
-        let prober = BookieProber::new(db.clone(), ledgers.clone(), config.prober);
-        tasks.push(tokio::spawn(prober.run(shutdown.clone())));
-    }
-    let auditor = Arc::new(Auditor::new(
-        db.clone(),
-        ledgers.clone(),
-        config.auditor,
-        format!("auditor@{id}"),
-    ));
-    tasks.push(tokio::spawn(auditor.clone().run(shutdown.clone())));
-    let worker = ReplicationWorker::new(
-        db.clone(),
-        ledgers.clone(),
-        config.worker,
-        format!("worker@{id}"),
-    );
-    let worker_stats = worker.stats();
-    tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    let running = autorecovery::start(db, ledgers, config, id, shutdown);
+    let mut tasks = running.tasks;
+    let (auditor, worker_stats) = (running.auditor, running.worker_stats);
     let queued = Arc::new(AtomicU64::new(0));
     tasks.push(tokio::spawn(count_queue(
         db.clone(),

@@ -4,6 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+use std::time::Instant;
 
 /// A `folio bookie` child process, killed (SIGKILL) when dropped.
 pub struct BookieProcess {
@@ -58,4 +59,21 @@ impl Drop for BookieProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Stops `child` with SIGTERM (a clean shutdown) and reaps it, or kills it if it has
+/// not exited within 30 s.
+#[allow(dead_code)] // not every test binary stops a process cleanly
+pub fn terminate(child: &mut Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -105,6 +105,66 @@ impl Default for AuditorConfig {
     }
 }
 
+/// Settings of all the auto-recovery tasks a process runs ([`start`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AutoRecoveryConfig {
+    /// The registry prober (run when the client has a static bookie list).
+    pub prober: ProberConfig,
+    /// The auditor.
+    pub auditor: AuditorConfig,
+    /// The replication worker.
+    pub worker: WorkerConfig,
+}
+
+/// The auto-recovery tasks of one process, started by [`start`].
+pub struct Running {
+    /// The spawned tasks; each ends when the shutdown signal turns true.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The auditor, for its counters.
+    pub auditor: std::sync::Arc<Auditor>,
+    /// The replication worker's counters.
+    pub worker_stats: std::sync::Arc<WorkerStats>,
+}
+
+/// Starts a process's share of auto-recovery on the current tokio runtime: a
+/// [`BookieProber`] for the client's static bookie list (if it has one), an
+/// [`Auditor`] (which audits only while it holds the cluster's lease) and a
+/// [`ReplicationWorker`]. `id` names this process in the lease and in claims; it must
+/// be unique among the processes sharing the namespace.
+pub fn start(
+    db: &folio_namespace::Db,
+    client: &crate::LedgerClient,
+    config: AutoRecoveryConfig,
+    id: &str,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Running {
+    let mut tasks = Vec::new();
+    if !client.static_bookies().is_empty() {
+        let prober = BookieProber::new(db.clone(), client.clone(), config.prober);
+        tasks.push(tokio::spawn(prober.run(shutdown.clone())));
+    }
+    let auditor = std::sync::Arc::new(Auditor::new(
+        db.clone(),
+        client.clone(),
+        config.auditor,
+        format!("auditor@{id}"),
+    ));
+    tasks.push(tokio::spawn(auditor.clone().run(shutdown.clone())));
+    let worker = ReplicationWorker::new(
+        db.clone(),
+        client.clone(),
+        config.worker,
+        format!("worker@{id}"),
+    );
+    let worker_stats = worker.stats();
+    tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    Running {
+        tasks,
+        auditor,
+        worker_stats,
+    }
+}
+
 /// A setting of [`AuditorConfig`] or [`ProberConfig`] that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {key}: {reason}")]
