@@ -402,6 +402,68 @@ async fn a_target_lost_mid_copy_fails_the_pass_and_a_later_pass_uses_another() {
     assert_every_replica_stores(&cluster, id, 120).await;
 }
 
+/// Claim: a lost bookie that comes back while its ledger is being copied elsewhere
+/// changes nothing unsafe: the copy finishes, the metadata names only bookies that
+/// hold every entry, and the ledger survives the loss of another replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_bookie_returning_mid_copy_leaves_consistent_metadata() {
+    let mut cluster = Cluster::start(4).await;
+    for i in 0..4 {
+        register(&cluster, i, BookieState::ReadWrite);
+    }
+    let writer = client_on(&cluster, &[0, 1, 2]);
+    let id = write_ledger(&writer, 120, true).await;
+    let lost = cluster.addresses[0].clone();
+    cluster.stop(0).await;
+    register(&cluster, 0, BookieState::Down);
+    mark(&cluster, id, &lost);
+
+    let client = cluster.client(fast_config());
+    let slow = Arc::new(ReplicationWorker::new(
+        cluster.db.clone(),
+        client.clone(),
+        WorkerConfig {
+            max_bytes_per_sec: 30_000,
+            window_entries: 2,
+            ..worker_config()
+        },
+        "slow".into(),
+    ));
+    let pass = tokio::spawn({
+        let slow = slow.clone();
+        async move { slow.run_once().await }
+    });
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(20), "copy starts");
+        if record(&cluster, id).is_some_and(|r| r.entries_copied >= 5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The lost bookie returns (with its copy) and heartbeats again.
+    cluster.restart(0).await;
+    register(&cluster, 0, BookieState::ReadWrite);
+    let pass = pass.await.expect("pass task").expect("pass");
+    assert_eq!(pass.failed, 0, "{pass:?}");
+
+    // Drain whatever is left (a failed or deferred attempt is retried).
+    let started = Instant::now();
+    while queue_len(&cluster) > 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "queue drains");
+        slow.run_once().await.expect("pass");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let meta = metadata(&cluster, id);
+    assert_eq!(meta.state, LedgerState::Closed);
+    assert_every_replica_stores(&cluster, id, 120).await;
+    read_all(&client, id, 120).await;
+    // Any one named replica may go now.
+    let named = meta.segments[0].bookies[1].clone();
+    cluster.stop(cluster.index_of(&named)).await;
+    read_all(&client, id, 120).await;
+}
+
 /// Claim: an OPEN ledger is left alone during its grace period (its writer may still
 /// write); after it the worker fences and recovers it, then re-replicates it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 
 /// Bookies and a namespace, removed with their temp directory on drop.
 pub struct Cluster {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     bookies: Vec<Option<BookieHandle>>,
     /// Bookie addresses, by index.
     pub addresses: Vec<BookieId>,
@@ -26,16 +26,14 @@ impl Cluster {
         let mut addresses = Vec::new();
         for i in 0..n {
             let listen = "127.0.0.1:0".parse().expect("address");
-            let mut config = BookieConfig::new(dir.path().join(format!("bookie-{i}")), listen);
-            config.bookie_id = format!("bookie-{i}");
-            let handle = Bookie::start(config).await.expect("bookie starts");
+            let handle = start_bookie(dir.path(), i, listen).await;
             addresses.push(BookieId::new(handle.local_addr().to_string()));
             bookies.push(Some(handle));
         }
         let store = EmbeddedStore::open(dir.path().join("ns"), EmbeddedOptions::default())
             .expect("namespace opens");
         Cluster {
-            _dir: dir,
+            dir,
             bookies,
             addresses,
             db: Db::new(Arc::new(store)),
@@ -63,10 +61,29 @@ impl Cluster {
             .expect("a bookie of this cluster")
     }
 
+    /// Starts bookie `i` again after [`Cluster::stop`], on its address and data
+    /// directory (a machine that comes back).
+    #[allow(dead_code)] // not every test binary restarts a bookie
+    pub async fn restart(&mut self, i: usize) {
+        assert!(self.bookies[i].is_none(), "bookie {i} is running");
+        let listen = self.addresses[i].as_str().parse().expect("address");
+        self.bookies[i] = Some(start_bookie(self.dir.path(), i, listen).await);
+    }
+
     /// Stops bookie `i` (it stops answering, like a lost machine).
     pub async fn stop(&mut self, i: usize) {
         if let Some(handle) = self.bookies[i].take() {
             handle.shutdown().await.expect("bookie shuts down");
         }
     }
+}
+
+async fn start_bookie(
+    dir: &std::path::Path,
+    i: usize,
+    listen: std::net::SocketAddr,
+) -> BookieHandle {
+    let mut config = BookieConfig::new(dir.join(format!("bookie-{i}")), listen);
+    config.bookie_id = format!("bookie-{i}");
+    Bookie::start(config).await.expect("bookie starts")
 }
