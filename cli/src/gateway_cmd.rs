@@ -26,6 +26,7 @@ use folio_namespace::Db;
 use serde::Deserialize;
 
 use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
+use crate::gc_settings::{self, GcArgs, GcSettings, RawGcToml};
 use crate::s3_settings;
 use crate::units::{ConfigError, invalid};
 
@@ -81,6 +82,8 @@ pub struct GatewayArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub autorecovery: AutoRecoveryArgs,
+    #[command(flatten)]
+    pub gc: GcArgs,
 }
 
 /// The TOML file as written, before validation.
@@ -101,6 +104,7 @@ pub struct RawGatewayToml {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     autorecovery: Option<RawAutoRecoveryToml>,
+    gc: Option<RawGcToml>,
 }
 
 /// Where the namespace lives.
@@ -127,6 +131,8 @@ pub struct GatewaySettings {
     tls_files: Option<(PathBuf, PathBuf)>,
     /// The `[autorecovery]` table; `None` when it is off.
     autorecovery: Option<AutoRecoveryConfig>,
+    /// The `[gc]` table.
+    gc: GcSettings,
 }
 
 /// A `host:port` bookie address.
@@ -224,8 +230,10 @@ pub fn resolve(args: &GatewayArgs, file: &RawGatewayToml) -> Result<GatewaySetti
     )?;
     let autorecovery =
         autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
+    let gc = gc_settings::resolve(&args.gc, file.gc.as_ref())?;
     Ok(GatewaySettings {
         autorecovery,
+        gc,
         metadata,
         bookies,
         quorum,
@@ -332,6 +340,7 @@ async fn serve(
     gateway_config.entry_size_bytes = settings.entry_size_bytes;
     gateway_config.root_access_key = Some(access_key);
     gateway_config.autorecovery = settings.autorecovery;
+    settings.gc.apply(&mut gateway_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
     gateway_config.tls = tls;
     let gateway = Gateway::start(gateway_config, db, ledgers)

@@ -13,6 +13,7 @@ mod admin;
 mod autorecovery_settings;
 mod bookie_cmd;
 mod gateway_cmd;
+mod gc_settings;
 mod ledger_cmd;
 mod s3_settings;
 mod signal;

@@ -31,6 +31,7 @@ use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use serde::{Deserialize, Serialize};
 
 use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
+use crate::gc_settings::{self, GcArgs, GcSettings, RawGcToml};
 use crate::s3_settings;
 use crate::units::{ConfigError, invalid, parse_size};
 
@@ -79,6 +80,8 @@ pub struct StandaloneArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub autorecovery: AutoRecoveryArgs,
+    #[command(flatten)]
+    pub gc: GcArgs,
 }
 
 /// The TOML file as written, before validation.
@@ -97,6 +100,7 @@ pub struct RawStandaloneToml {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     autorecovery: Option<RawAutoRecoveryToml>,
+    gc: Option<RawGcToml>,
 }
 
 /// Validated settings.
@@ -115,6 +119,8 @@ pub struct StandaloneConfig {
     tls_files: Option<(PathBuf, PathBuf)>,
     /// The `[autorecovery]` table; `None` when it is off.
     autorecovery: Option<AutoRecoveryConfig>,
+    /// The `[gc]` table.
+    gc: GcSettings,
 }
 
 /// Merges flags over the file over defaults, and validates.
@@ -151,9 +157,11 @@ pub fn resolve(
     )?;
     let autorecovery =
         autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
+    let gc = gc_settings::resolve(&args.gc, file.gc.as_ref())?;
     Ok(StandaloneConfig {
         tls_files,
         autorecovery,
+        gc,
         bookie_write_cache_bytes: bookie_write_cache_bytes as usize,
         data_dir: args
             .data_dir
@@ -264,6 +272,7 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
     gateway_config.entry_size_bytes = config.entry_size_bytes;
     gateway_config.root_access_key = Some(access_key);
     gateway_config.autorecovery = config.autorecovery;
+    config.gc.apply(&mut gateway_config);
     let scheme = if tls.is_some() { "https" } else { "http" };
     gateway_config.tls = tls;
     let gateway = Gateway::start(gateway_config, db, ledgers)

@@ -9,6 +9,9 @@
 //! - A decommissioned bookie is drained, reported safe to remove, and can then go.
 //! - Bytes flipped in one bookie's entry log: the scrubber finds the copy, the auditor
 //!   marks the ledger, the worker repairs it in place, and a new scrub pass is clean.
+//! - Objects written and deleted in a loop: GC deletes their ledgers, the bookies
+//!   delete and compact their entry logs, disk use stays bounded by the live data,
+//!   and every live object reads back.
 
 mod common;
 
@@ -29,6 +32,11 @@ const REPAIR_BOUND: Duration = Duration::from_secs(240);
 /// Starts `folio gateway` over `bookies` with E=3, Qw=3, Qa=2, 64 KiB entries and
 /// auto-recovery tuned to react in seconds.
 fn gateway(bookies: &[BookieProcess]) -> Server {
+    gateway_with(bookies, &[])
+}
+
+/// [`gateway`] with `extra` flags.
+fn gateway_with(bookies: &[BookieProcess], extra: &[&str]) -> Server {
     let list = bookies
         .iter()
         .map(|b| b.addr().to_string())
@@ -64,8 +72,10 @@ fn gateway(bookies: &[BookieProcess]) -> Server {
         "--autorecovery-check-interval",
         "1s",
     ]
-    .map(String::from)
-    .to_vec();
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect();
     Server::start_command(&args, data)
 }
 
@@ -375,4 +385,118 @@ async fn a_corrupt_copy_is_found_by_the_scrubber_and_repaired_in_place() {
     });
     assert!(metric(&server, "folio_autorecovery_ledgers_repaired_total").await >= 1.0);
     check_objects(&s3, "scrub", OBJECTS).await;
+}
+
+/// Bytes of entry-log files under a bookie's data directory.
+fn entry_log_bytes(dir: &Path) -> u64 {
+    entry_logs(dir)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_objects_give_their_space_back() {
+    const LOG_BYTES: u64 = 256 << 10;
+    let bookies: Vec<BookieProcess> = (0..3)
+        .map(|i| {
+            BookieProcess::start_with(
+                &format!("space-{i}"),
+                &[
+                    "--gc-interval-secs",
+                    "1",
+                    "--compaction-threshold",
+                    "0.8",
+                    "--compaction-rate-bytes-per-sec",
+                    "0",
+                    "--entry-log-file-size",
+                    "256KiB",
+                    "--checkpoint-interval",
+                    "200ms",
+                ],
+            )
+        })
+        .collect();
+    let server = gateway_with(
+        &bookies,
+        &["--gc-interval", "1s", "--gc-unlinked-grace", "1s"],
+    );
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket("churn")
+        .send()
+        .await
+        .expect("create bucket");
+    const ROUNDS: usize = 8;
+    const PER_ROUND: usize = 10;
+    let body = |round: usize, i: usize| pattern(60_000 + i * 7_000, (round * 100 + i) as u64);
+    let mut written = 0u64;
+    for round in 0..ROUNDS {
+        for i in 0..PER_ROUND {
+            let data = body(round, i);
+            written += data.len() as u64;
+            s3.put_object()
+                .bucket("churn")
+                .key(format!("r{round}/{i}"))
+                .body(ByteStream::from(data))
+                .send()
+                .await
+                .expect("put");
+        }
+        // Keep the last two rounds; delete the one before.
+        if round >= 2 {
+            for i in 0..PER_ROUND {
+                s3.delete_object()
+                    .bucket("churn")
+                    .key(format!("r{}/{i}", round - 2))
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+    let live: u64 = (ROUNDS - 2..ROUNDS)
+        .flat_map(|round| (0..PER_ROUND).map(move |i| body(round, i).len() as u64))
+        .sum();
+    // E = Qw = 3: every bookie holds every live byte. Compaction keeps a sealed log
+    // at least 80 % live, plus the log being written and one being sealed.
+    let bound = live * 5 / 4 + 3 * LOG_BYTES;
+    assert!(
+        bound < written / 2,
+        "the bound ({bound}) is meaningful against {written} written"
+    );
+    let sizes = wait_for(
+        "entry logs shrink to the live data",
+        Duration::from_secs(120),
+        || {
+            let sizes: Vec<u64> = bookies
+                .iter()
+                .map(|b| entry_log_bytes(b.data_dir()))
+                .collect();
+            sizes.iter().all(|s| *s <= bound).then_some(sizes)
+        },
+    );
+    assert!(
+        sizes.iter().all(|s| *s >= live),
+        "no live byte was dropped: {sizes:?} vs {live} live"
+    );
+    for round in 0..ROUNDS {
+        for i in 0..PER_ROUND {
+            let key = format!("r{round}/{i}");
+            let got = s3.get_object().bucket("churn").key(&key).send().await;
+            if round + 2 < ROUNDS {
+                assert!(got.is_err(), "{key} was deleted");
+                continue;
+            }
+            let bytes = got
+                .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+                .body
+                .collect()
+                .await
+                .expect("read")
+                .into_bytes();
+            assert!(bytes.as_ref() == body(round, i).as_slice(), "{key} intact");
+        }
+    }
 }
