@@ -567,6 +567,11 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
             "folio_bookie_read_duration_seconds_count",
             "folio_bookie_disk_used_bytes",
             "folio_bookie_disk_total_bytes",
+            "folio_bookie_compaction_reclaimed_bytes_total",
+            "folio_bookie_entry_log_bytes",
+            "folio_bookie_scrub_entries_checked_total",
+            "folio_bookie_corrupt_entries_found_total",
+            "folio_bookie_corrupt_entries",
         ] {
             assert!(
                 after
@@ -612,6 +617,22 @@ async fn metrics_parse_as_prometheus_text_and_move_after_traffic() {
         .expect("GC queue depth gauge");
     assert!(depth.labels.is_empty());
     assert!(depth.value >= 0.0 && depth.value <= 100_000.0);
+    // Auto-recovery runs in standalone; nothing is under-replicated or corrupt here.
+    for name in [
+        "folio_autorecovery_under_replicated_ledgers",
+        "folio_autorecovery_replicated_bytes_total",
+        "folio_autorecovery_ledgers_repaired_total",
+    ] {
+        let sample = after
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(sample.value, 0.0, "{name}");
+    }
+    assert_eq!(
+        total(&after, "folio_bookie_corrupt_entries_found_total", None),
+        0.0
+    );
 
     // Deleting an object queues its ledger for GC; the worker counts the queue
     // before each pass (every 10 s), so the gauge shows it within one interval.
@@ -792,7 +813,7 @@ async fn buckets_tree_recover_bookie_info_and_urep() {
     );
     assert_eq!(
         folio_ok(&server, &["urep", "ls"]),
-        "LEDGER  MISSING  SINCE  CLAIMED BY\n"
+        "LEDGER  MISSING  SINCE  CLAIMED BY  PROGRESS  ATTEMPTS  LAST ERROR\n"
     );
 
     // Only an empty bucket is deleted.
