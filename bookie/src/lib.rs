@@ -31,6 +31,7 @@ pub mod cookie;
 pub mod disk;
 pub mod entry_log;
 pub mod error;
+pub mod fault;
 pub mod fencing;
 pub mod group_commit;
 mod handler;

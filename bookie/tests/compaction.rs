@@ -172,33 +172,12 @@ async fn write_delete_loop_stays_bounded_and_live_entries_survive() {
 /// Flips one payload byte of the stored copy of (ledger, entry) in whichever entry
 /// log holds it (docs/format.md §Entry log file).
 fn flip_stored_byte(dir: &Path, ledger_id: u64, entry_id: u64) {
-    let mut logs: Vec<_> = std::fs::read_dir(dir.join("ledgers"))
-        .expect("list")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    for path in logs {
-        let mut data = std::fs::read(&path).expect("read log");
-        let mut pos = 8usize;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            if pos + 4 + len > data.len() {
-                break;
-            }
-            let rec = bytes::Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
-            if let Ok(e) = Entry::decode(rec)
-                && e.ledger_id() == ledger_id
-                && e.entry_id() == entry_id
-            {
-                data[pos + 4 + ENTRY_HEADER_BYTES + 10] ^= 0xff;
-                std::fs::write(&path, &data).expect("write log");
-                return;
-            }
-            pos += 4 + len;
-        }
-    }
-    panic!("entry {ledger_id}/{entry_id} not found");
+    let found = folio_bookie::fault::corrupt_stored_entry(dir, ledger_id, entry_id)
+        .expect("read the entry logs");
+    assert!(
+        found,
+        "entry {ledger_id}/{entry_id} not found in any entry log"
+    );
 }
 
 async fn add_recovery(c: &ProbeClient, ledger_id: u64, entry_id: u64) {

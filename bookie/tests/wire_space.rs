@@ -2,10 +2,10 @@
 //! (docs/protocol.md §Ledger inventory and scrubbing), and durable deletion.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use folio_bookie::probe::ProbeClient;
 use folio_bookie::{Bookie, BookieConfig, BookieHandle};
 use folio_proto::*;
@@ -255,43 +255,15 @@ async fn malformed_inventory_requests_get_bad_request() {
     b.shutdown().await.expect("shutdown");
 }
 
-/// The entry-log files of a bookie's data directory.
-fn entry_logs(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir.join("ledgers"))
-        .expect("list ledgers dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    out.sort();
-    out
-}
-
 /// Flips one payload byte of the stored copy of (ledger, entry) in whichever entry
 /// log holds it, walking the records (docs/format.md §Entry logs).
 fn flip_stored_byte(dir: &Path, ledger_id: u64, entry_id: u64) {
-    for path in entry_logs(dir) {
-        let mut data = std::fs::read(&path).expect("read log");
-        let mut pos = 8usize;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            if pos + 4 + len > data.len() {
-                break;
-            }
-            let rec = Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
-            if let Ok(e) = Entry::decode(rec)
-                && e.ledger_id() == ledger_id
-                && e.entry_id() == entry_id
-            {
-                // A payload byte: past the header, before the digest.
-                let at = pos + 4 + ENTRY_HEADER_BYTES + 10;
-                data[at] ^= 0xff;
-                std::fs::write(&path, &data).expect("write log");
-                return;
-            }
-            pos += 4 + len;
-        }
-    }
-    panic!("entry {ledger_id}/{entry_id} not found in any entry log");
+    let found = folio_bookie::fault::corrupt_stored_entry(dir, ledger_id, entry_id)
+        .expect("read the entry logs");
+    assert!(
+        found,
+        "entry {ledger_id}/{entry_id} not found in any entry log"
+    );
 }
 
 /// The scrubber finds exactly the entry whose bytes were flipped on disk; a read of

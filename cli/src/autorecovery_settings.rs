@@ -9,7 +9,7 @@ use clap::Args;
 use folio_ledger::autorecovery::AutoRecoveryConfig;
 use serde::Deserialize;
 
-use crate::units::{ConfigError, invalid, parse_duration, parse_size};
+use crate::units::{ConfigError, duration_setting, invalid, parse_size};
 
 /// Flags of the `[autorecovery]` table.
 #[derive(Debug, Args, Default)]
@@ -73,18 +73,6 @@ pub struct RawAutoRecoveryToml {
     poll_interval: Option<String>,
 }
 
-fn duration(
-    key: &'static str,
-    flag: &Option<String>,
-    file: &Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match flag.as_ref().or(file.as_ref()) {
-        Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
-        None => Ok(default),
-    }
-}
-
 fn positive(key: &'static str, d: Duration) -> Result<Duration, ConfigError> {
     if d.is_zero() {
         return Err(invalid(key, "must be longer than 0s"));
@@ -116,7 +104,7 @@ pub fn resolve_all(
     let auditor = &mut config.auditor;
     auditor.tick = positive(
         "autorecovery.audit_interval",
-        duration(
+        duration_setting(
             "autorecovery.audit_interval",
             &args.autorecovery_audit_interval,
             &file.audit_interval,
@@ -125,7 +113,7 @@ pub fn resolve_all(
     )?;
     // Renewed every tick: long enough that one slow tick does not lose it.
     auditor.lease = auditor.lease.max(auditor.tick * 6);
-    auditor.lost_bookie_recovery_delay = duration(
+    auditor.lost_bookie_recovery_delay = duration_setting(
         "autorecovery.lost_bookie_delay",
         &args.autorecovery_lost_bookie_delay,
         &file.lost_bookie_delay,
@@ -133,7 +121,7 @@ pub fn resolve_all(
     )?;
     auditor.check_interval = positive(
         "autorecovery.check_interval",
-        duration(
+        duration_setting(
             "autorecovery.check_interval",
             &args.autorecovery_check_interval,
             &file.check_interval,
@@ -142,7 +130,7 @@ pub fn resolve_all(
     )?;
     auditor.orphan_scan_interval = positive(
         "autorecovery.orphan_scan_interval",
-        duration(
+        duration_setting(
             "autorecovery.orphan_scan_interval",
             &args.autorecovery_orphan_scan_interval,
             &file.orphan_scan_interval,
@@ -151,7 +139,7 @@ pub fn resolve_all(
     )?;
     config.prober.interval = positive(
         "autorecovery.probe_interval",
-        duration(
+        duration_setting(
             "autorecovery.probe_interval",
             &args.autorecovery_probe_interval,
             &file.probe_interval,
@@ -163,7 +151,7 @@ pub fn resolve_all(
     if let Some(rate) = args.autorecovery_rate.as_ref().or(file.rate.as_ref()) {
         worker.max_bytes_per_sec = parse_size(rate).map_err(|m| invalid("autorecovery.rate", m))?;
     }
-    worker.open_ledger_grace = duration(
+    worker.open_ledger_grace = duration_setting(
         "autorecovery.open_ledger_grace",
         &args.autorecovery_open_ledger_grace,
         &file.open_ledger_grace,
@@ -171,7 +159,7 @@ pub fn resolve_all(
     )?;
     worker.poll_interval = positive(
         "autorecovery.poll_interval",
-        duration(
+        duration_setting(
             "autorecovery.poll_interval",
             &args.autorecovery_poll_interval,
             &file.poll_interval,

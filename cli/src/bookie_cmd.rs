@@ -18,7 +18,7 @@ use folio_namespace::Db;
 use serde::Deserialize;
 
 use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
-use crate::units::{ConfigError, invalid, parse_duration, parse_size};
+use crate::units::{ConfigError, duration_setting, invalid, parse_size};
 
 /// Flags of `folio bookie`. Every key of the TOML file has a flag of the same name
 /// with dashes; a flag overrides the file.
@@ -276,18 +276,6 @@ fn size(
     }
 }
 
-fn duration(
-    key: &'static str,
-    flag: &Option<String>,
-    file: &Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match flag.as_ref().or(file.as_ref()) {
-        Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
-        None => Ok(default),
-    }
-}
-
 fn positive(key: &'static str, v: u64) -> Result<u64, ConfigError> {
     if v == 0 {
         return Err(invalid(key, "must be greater than zero"));
@@ -354,7 +342,7 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
         }
         c.instance_id = Some(id);
     }
-    c.journal.group_wait = duration(
+    c.journal.group_wait = duration_setting(
         "journal_group_wait",
         &args.journal_group_wait,
         &file.journal_group_wait,
@@ -408,7 +396,7 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
             )?,
         )?,
     )?;
-    c.checkpoint_interval = duration(
+    c.checkpoint_interval = duration_setting(
         "checkpoint_interval",
         &args.checkpoint_interval,
         &file.checkpoint_interval,
@@ -435,7 +423,7 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
         }
         c.disk_usage_threshold = t;
     }
-    c.disk_check_interval = duration(
+    c.disk_check_interval = duration_setting(
         "disk_check_interval",
         &args.disk_check_interval,
         &file.disk_check_interval,

@@ -7,7 +7,7 @@ use clap::Args;
 use folio_gateway::GatewayConfig;
 use serde::Deserialize;
 
-use crate::units::{ConfigError, invalid, parse_duration};
+use crate::units::{ConfigError, duration_setting, invalid};
 
 /// Flags of the `[gc]` table.
 #[derive(Debug, Args, Default)]
@@ -52,18 +52,6 @@ impl GcSettings {
     }
 }
 
-fn duration(
-    key: &'static str,
-    flag: &Option<String>,
-    file: &Option<String>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    match flag.as_ref().or(file.as_ref()) {
-        Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
-        None => Ok(default),
-    }
-}
-
 /// Merges the flags over the `[gc]` table over the gateway's defaults.
 pub fn resolve(args: &GcArgs, file: Option<&RawGcToml>) -> Result<GcSettings, ConfigError> {
     let empty = RawGcToml::default();
@@ -74,7 +62,7 @@ pub fn resolve(args: &GcArgs, file: Option<&RawGcToml>) -> Result<GcSettings, Co
         ([127, 0, 0, 1], 0).into(),
         String::new(),
     );
-    let interval = duration(
+    let interval = duration_setting(
         "gc.interval",
         &args.gc_interval,
         &file.interval,
@@ -83,13 +71,13 @@ pub fn resolve(args: &GcArgs, file: Option<&RawGcToml>) -> Result<GcSettings, Co
     if interval.is_zero() {
         return Err(invalid("gc.interval", "must be longer than 0s"));
     }
-    let unlinked_grace = duration(
+    let unlinked_grace = duration_setting(
         "gc.unlinked_grace",
         &args.gc_unlinked_grace,
         &file.unlinked_grace,
         defaults.unlinked_grace,
     )?;
-    let orphan_grace = duration(
+    let orphan_grace = duration_setting(
         "gc.orphan_grace",
         &args.gc_orphan_grace,
         &file.orphan_grace,

@@ -72,6 +72,19 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
+/// A duration setting: the flag over the file over `default`, an error naming `key`.
+pub fn duration_setting(
+    key: &'static str,
+    flag: &Option<String>,
+    file: &Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match flag.as_ref().or(file.as_ref()) {
+        Some(s) => parse_duration(s).map_err(|m| invalid(key, m)),
+        None => Ok(default),
+    }
+}
+
 /// Parses a duration such as "5ms", "10s" or "1m 30s".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())

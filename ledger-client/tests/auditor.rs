@@ -2,7 +2,7 @@
 //! and a real embedded namespace (`docs/protocol.md`, "Auto-recovery: the auditor").
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,9 +14,7 @@ use folio_ledger::{
 };
 use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore, leases, ledgers, under_replicated};
-use folio_proto::{
-    DeleteLedger, ENTRY_HEADER_BYTES, Entry, GetLedgerEntries, Request, Response, Status,
-};
+use folio_proto::{DeleteLedger, GetLedgerEntries, Request, Response, Status};
 
 mod common;
 
@@ -459,34 +457,12 @@ async fn orphan_scan_deletes_orphans_and_keeps_live_ledgers() {
 /// Flips one payload byte of the stored copy of (ledger, entry) in whichever entry
 /// log of bookie data directory `dir` holds it (docs/format.md §Entry logs).
 fn flip_stored_byte(dir: &Path, ledger_id: u64, entry_id: u64) {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir.join("ledgers"))
-        .expect("list ledgers dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    for path in logs {
-        let mut data = std::fs::read(&path).expect("read log");
-        let mut pos = 8usize;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            if pos + 4 + len > data.len() {
-                break;
-            }
-            let record = Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
-            if let Ok(e) = Entry::decode(record)
-                && e.ledger_id() == ledger_id
-                && e.entry_id() == entry_id
-            {
-                let at = pos + 4 + ENTRY_HEADER_BYTES + 10; // a payload byte
-                data[at] ^= 0xff;
-                std::fs::write(&path, &data).expect("write log");
-                return;
-            }
-            pos += 4 + len;
-        }
-    }
-    panic!("entry {ledger_id}/{entry_id} not found in any entry log");
+    let found = folio_bookie::fault::corrupt_stored_entry(dir, ledger_id, entry_id)
+        .expect("read the entry logs");
+    assert!(
+        found,
+        "entry {ledger_id}/{entry_id} not found in any entry log"
+    );
 }
 
 /// A copy the bookie's scrubber found corrupt (it still counts as stored) is marked

@@ -3,7 +3,7 @@
 //! Qa=2; the queue is filled with `under_replicated::mark`, as the auditor would.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,8 @@ use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState};
 use folio_namespace::under_replicated::{self, UnderReplicated};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use folio_proto::{
-    AddEntry, DeleteLedger, ENTRY_HEADER_BYTES, Entry, EntryHeader, GetLedgerEntries, MasterKey,
-    ReadEntry, ReadTarget, Request, Response, ScrubReportResponse, Status,
+    AddEntry, DeleteLedger, Entry, EntryHeader, GetLedgerEntries, MasterKey, ReadEntry, ReadTarget,
+    Request, Response, ScrubReportResponse, Status,
 };
 
 mod common;
@@ -734,33 +734,12 @@ async fn a_live_bookie_missing_entries_gets_exactly_those() {
 /// Flips one payload byte of the stored copy of (ledger, entry) in the entry logs of
 /// a bookie's data directory (docs/format.md §Entry logs).
 fn flip_stored_byte(data_dir: &Path, ledger_id: u64, entry_id: u64) {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(data_dir.join("ledgers"))
-        .expect("list ledgers dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    for path in logs {
-        let mut data = std::fs::read(&path).expect("read log");
-        let mut pos = 8usize;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            if pos + 4 + len > data.len() {
-                break;
-            }
-            let record = Bytes::copy_from_slice(&data[pos + 4..pos + 4 + len]);
-            if let Ok(e) = Entry::decode(record)
-                && e.ledger_id() == ledger_id
-                && e.entry_id() == entry_id
-            {
-                data[pos + 4 + ENTRY_HEADER_BYTES + 10] ^= 0xff;
-                std::fs::write(&path, &data).expect("write log");
-                return;
-            }
-            pos += 4 + len;
-        }
-    }
-    panic!("entry {ledger_id}/{entry_id} not in any entry log");
+    let found = folio_bookie::fault::corrupt_stored_entry(data_dir, ledger_id, entry_id)
+        .expect("read the entry logs");
+    assert!(
+        found,
+        "entry {ledger_id}/{entry_id} not found in any entry log"
+    );
 }
 
 async fn scrub_report(pool: &BookiePool, bookie: &BookieId) -> ScrubReportResponse {

@@ -15,14 +15,12 @@
 
 mod common;
 
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use common::{client, folio_json, folio_ok, pattern};
-use folio_proto::ENTRY_HEADER_BYTES;
 use folio_s3_compat_tests::{ADMIN_TOKEN, BookieProcess, Server};
 use serde_json::Value;
 
@@ -292,37 +290,6 @@ fn entry_logs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Flips one payload byte of the first record with a payload of more than 10 bytes,
-/// in place (the bookie keeps appending to the file), and returns the record's
-/// (ledger, entry). Record layout (docs/format.md, "Entry logs"): an 8-byte file
-/// header, then `[u32 BE length][entry]` records, an entry being its 32-byte header
-/// (ledger id, entry id, ...), its payload and a 4-byte CRC32C.
-fn flip_first_record(dir: &Path) -> Option<(u64, u64)> {
-    for path in entry_logs(dir) {
-        let data = std::fs::read(&path).ok()?;
-        let mut pos = 8usize;
-        while pos + 4 <= data.len() {
-            let len = u32::from_be_bytes(data[pos..pos + 4].try_into().ok()?) as usize;
-            if len == 0 || pos + 4 + len > data.len() {
-                break; // the end of what is written so far
-            }
-            let rec = &data[pos + 4..pos + 4 + len];
-            if len > ENTRY_HEADER_BYTES + 4 + 10 {
-                let ledger = u64::from_be_bytes(rec[0..8].try_into().ok()?);
-                let entry = u64::from_be_bytes(rec[8..16].try_into().ok()?);
-                let at = pos + 4 + ENTRY_HEADER_BYTES + 10;
-                let mut file = std::fs::OpenOptions::new().write(true).open(&path).ok()?;
-                file.seek(SeekFrom::Start(at as u64)).ok()?;
-                file.write_all(&[data[at] ^ 0xff]).ok()?;
-                file.sync_all().ok()?;
-                return Some((ledger, entry));
-            }
-            pos += 4 + len;
-        }
-    }
-    None
-}
-
 fn scrub_report(server: &Server, addr: &str) -> Value {
     folio_json(server, &["bookie", "scrub", addr, "--timeout", "120s"])
 }
@@ -361,7 +328,8 @@ async fn a_corrupt_copy_is_found_by_the_scrubber_and_repaired_in_place() {
     let addr = target.addr().to_string();
     // Entries reach the entry log at the next checkpoint.
     let flipped = wait_for("an entry in the entry log", Duration::from_secs(60), || {
-        flip_first_record(target.data_dir())
+        folio_bookie::fault::corrupt_any_stored_entry(target.data_dir())
+            .expect("read the entry logs")
     });
 
     // The scrubber finds exactly that copy. (The auditor may repair it as soon as it
