@@ -18,6 +18,7 @@ use folio_proto::{
 use crate::bookie::Shared;
 use crate::error::StorageError;
 use crate::group_commit::AppendWaiter;
+use crate::machine::read_answer;
 
 /// How long an add waits for a full write cache to drain before TooManyRequests.
 const CACHE_FULL_WAIT: Duration = Duration::from_secs(5);
@@ -281,19 +282,10 @@ async fn read_entry(shared: &Shared, r: ReadEntry) -> Response {
     let state = shared.state.clone();
     let ledger_id = r.ledger_id;
     let target = r.target;
-    let result = tokio::task::spawn_blocking(move || state.storage.read(ledger_id, target)).await;
-    match result {
-        Ok(Ok(Some(entry))) => reply(Status::Ok, lac, Some(entry)),
-        Ok(Ok(None)) => reply(Status::NoSuchEntry, lac, None),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, ledger_id, ?target, "read entry failed; answering IoError");
-            reply(Status::IoError, lac, None)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "read task failed");
-            reply(Status::IoError, lac, None)
-        }
-    }
+    let result = tokio::task::spawn_blocking(move || state.storage.read(ledger_id, target))
+        .await
+        .unwrap_or_else(|e| Err(StorageError::Corrupt(format!("read task failed: {e}"))));
+    read_answer(&r, lac, result)
 }
 
 /// Waits until the ledger's durable LAC exceeds `previous_lac`, or `timeout`.
