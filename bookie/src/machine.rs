@@ -7,11 +7,14 @@
 //! ([`crate::journal`]) over any [`JournalDir`] (the simulation uses
 //! [`crate::journal::MemJournalDir`], which knows written from synced bytes), and the
 //! real [`LedgerStorage`] (write cache, entry logs, index, checkpoint mark, corrupt
-//! copies) over any [`EntryIndex`]. What it replaces is the threading: where the
-//! server's group commit ([`crate::group_commit`]) writes groups and fsyncs them on
-//! its own threads, the core writes each admitted request's records to the journal
-//! file at once and fsyncs only when its owner calls [`BookieCore::sync`], so a
-//! simulation decides when each fsync completes and what a crash loses.
+//! copies) over any [`EntryIndex`], and the group commit's two synchronous steps
+//! ([`crate::group_commit::JournalFiles::write`]: encode, roll files, append;
+//! [`crate::group_commit::sync_and_apply`]: fsync, then apply and complete in
+//! journal order). What it replaces is the threading: where the server's group
+//! commit runs those steps on its writer and syncer threads, the core writes each
+//! admitted request's records at once (a group of one) and fsyncs only when its
+//! owner calls [`BookieCore::sync`], so a simulation decides when each fsync
+//! completes and what a crash loses.
 //!
 //! The request flow is the server's (see `handler.rs`): verify the digest, admit
 //! under the ledger table's rules, journal the records, and answer only once they
@@ -27,7 +30,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use folio_proto::{
     AddEntryResponse, DeleteLedgerResponse, Entry, LedgerEntriesResponse, ListLedgersResponse,
     MAX_LIST_LEDGERS, NO_ENTRY, ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response,
@@ -36,17 +38,18 @@ use folio_proto::{
 
 use crate::error::{StartError, StorageError};
 use crate::fencing::LedgerTable;
+use crate::group_commit::{HasRecords, JournalFiles, SyncJob, sync_and_apply};
 use crate::handler::refusal;
 use crate::index::EntryIndex;
-use crate::journal::{
-    self, JOURNAL_HEADER_BYTES, JournalDir, JournalFile, JournalPos, JournalRecord,
-};
+use crate::journal::{self, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord};
 use crate::storage::LedgerStorage;
 
 /// Entry-log file size the core uses (small: simulations store little).
 const CORE_ENTRY_LOG_BYTES: u64 = 1 << 20;
 /// Read-ahead block size the core uses.
 const CORE_READ_AHEAD_BYTES: usize = 4 << 10;
+/// Journal file size the core rolls at (small, so journals span files).
+const CORE_JOURNAL_FILE_BYTES: u64 = 2 << 10;
 
 /// Applies a durable record to the storage (the ledger table is applied separately,
 /// under its own lock in the server).
@@ -154,8 +157,13 @@ enum Then {
 struct Pending {
     token: u64,
     records: Vec<JournalRecord>,
-    end: JournalPos,
     then: Then,
+}
+
+impl HasRecords for Pending {
+    fn records(&self) -> &[JournalRecord] {
+        &self.records
+    }
 }
 
 /// One bookie's request handling, synchronous and single-threaded (see the module
@@ -165,17 +173,14 @@ pub struct BookieCore {
     table: LedgerTable,
     storage: LedgerStorage,
     journal_dir: Arc<dyn JournalDir>,
-    file: Arc<dyn JournalFile>,
-    file_id: u64,
-    file_len: u64,
+    files: JournalFiles,
     /// Everything up to here is durable and applied.
     applied: JournalPos,
-    /// Written to the journal file, not yet synced, in journal order.
-    unsynced: Vec<Pending>,
-    /// A write or sync failed: every later journaled request fails (as the server's
-    /// group commit does).
-    broken: bool,
-    buf: BytesMut,
+    /// Written to the journal, not yet synced, in journal order.
+    unsynced: Vec<SyncJob<Pending>>,
+    /// An fsync failed: every later journaled request fails (as the server's group
+    /// commit does; a failed write breaks [`JournalFiles`] itself).
+    sync_broken: bool,
 }
 
 impl BookieCore {
@@ -192,7 +197,7 @@ impl BookieCore {
             LedgerStorage::open(data_dir, index, CORE_ENTRY_LOG_BYTES, CORE_READ_AHEAD_BYTES)?;
         let recovered = recover(&storage, journal_dir.as_ref())?;
         let file_id = recovered.first_file_id;
-        let file = journal_dir.create(file_id)?;
+        let files = JournalFiles::create(journal_dir.clone(), file_id, CORE_JOURNAL_FILE_BYTES)?;
         tracing::debug!(records = recovered.records, mark = ?recovered.mark, file_id, "core replayed the journal");
         let applied = JournalPos {
             file_id,
@@ -202,13 +207,10 @@ impl BookieCore {
             table: recovered.table,
             storage,
             journal_dir,
-            file,
-            file_id,
-            file_len: JOURNAL_HEADER_BYTES,
+            files,
             applied,
             unsynced: Vec::new(),
-            broken: false,
-            buf: BytesMut::new(),
+            sync_broken: false,
         })
     }
 
@@ -329,75 +331,66 @@ impl BookieCore {
         read_answer(r, lac, self.storage.read(r.ledger_id, r.target))
     }
 
-    /// Writes `records` to the journal file (not yet synced) as the group-commit
-    /// writer does, and parks the answer until [`BookieCore::sync`].
+    /// Writes `records` to the journal (not yet synced) with the group-commit
+    /// writer's code, and parks the answer until [`BookieCore::sync`].
     fn journal(&mut self, token: u64, records: Vec<JournalRecord>, then: Then) -> Handled {
-        let fail = |then: Then| match then {
-            Then::Reply(resp) => Handled::Reply(with_status(resp, Status::IoError)),
-            Then::Read(r) => Handled::Reply(refusal(&Request::ReadEntry(r), Status::IoError)),
+        let bytes = records.iter().map(JournalRecord::encoded_len).sum();
+        let written = if self.sync_broken {
+            None
+        } else {
+            self.files.write(records.iter(), bytes)
         };
-        if self.broken {
-            return fail(then);
-        }
-        self.buf.clear();
-        for r in &records {
-            r.encode(&mut self.buf);
-        }
-        if let Err(e) = self.file.append(&self.buf) {
-            tracing::error!(error = %e, file_id = self.file_id, "core journal: write failed; journal is broken");
-            self.broken = true;
-            return fail(then);
-        }
-        self.file_len += self.buf.len() as u64;
-        self.unsynced.push(Pending {
-            token,
-            records,
-            end: JournalPos {
-                file_id: self.file_id,
-                offset: self.file_len,
-            },
-            then,
+        let Some((file, end)) = written else {
+            return Handled::Reply(failed(then));
+        };
+        self.unsynced.push(SyncJob {
+            file,
+            end,
+            appends: vec![Pending {
+                token,
+                records,
+                then,
+            }],
         });
         Handled::Pending
     }
 
     /// Completes an fsync of the journal: everything written so far becomes
     /// durable, is applied to the table and the storage in journal order, and the
-    /// waiting requests are answered, in that order, with their tokens. After a
-    /// failed fsync every waiting request gets `IoError` and the journal is broken.
+    /// waiting requests are answered, in that order, with their tokens (the group
+    /// commit's syncer code). After a failed fsync every waiting request gets
+    /// `IoError` and the journal is broken.
     pub fn sync(&mut self) -> Vec<(u64, Response)> {
         if self.unsynced.is_empty() {
             return Vec::new();
         }
-        let pending = std::mem::take(&mut self.unsynced);
-        if !self.broken
-            && let Err(e) = self.file.sync()
-        {
-            tracing::error!(error = %e, file_id = self.file_id, "core journal: fsync failed; journal is broken");
-            self.broken = true;
-        }
-        let mut out = Vec::with_capacity(pending.len());
-        for p in pending {
-            if self.broken {
-                let resp = match p.then {
-                    Then::Reply(resp) => with_status(resp, Status::IoError),
-                    Then::Read(r) => refusal(&Request::ReadEntry(r), Status::IoError),
+        let jobs = std::mem::take(&mut self.unsynced);
+        let mut done = Vec::with_capacity(jobs.len());
+        let (storage, table, applied) = (&self.storage, &mut self.table, &mut self.applied);
+        self.sync_broken = sync_and_apply(
+            jobs,
+            self.sync_broken,
+            |r| {
+                apply_to_storage(storage, r);
+                table.apply(r);
+            },
+            |pos| *applied = pos,
+            |_| {},
+            |p, result| done.push((p, result)),
+        );
+        done.into_iter()
+            .map(|(p, result)| {
+                let resp = match (result, p.then) {
+                    (Ok(()), Then::Reply(resp)) => resp,
+                    (Ok(()), Then::Read(r)) => self.read(&r),
+                    (Err(e), then) => {
+                        tracing::warn!(error = %e, "journal append failed");
+                        failed(then)
+                    }
                 };
-                out.push((p.token, resp));
-                continue;
-            }
-            for r in &p.records {
-                apply_to_storage(&self.storage, r);
-                self.table.apply(r);
-            }
-            self.applied = p.end;
-            let resp = match p.then {
-                Then::Reply(resp) => resp,
-                Then::Read(r) => self.read(&r),
-            };
-            out.push((p.token, resp));
-        }
-        out
+                (p.token, resp)
+            })
+            .collect()
     }
 
     /// Runs a checkpoint as the server does: flushes the write cache to the entry
@@ -414,6 +407,14 @@ impl BookieCore {
             }
         }
         Ok(())
+    }
+}
+
+/// The answer to a request whose journal write failed.
+fn failed(then: Then) -> Response {
+    match then {
+        Then::Reply(resp) => with_status(resp, Status::IoError),
+        Then::Read(r) => refusal(&Request::ReadEntry(r), Status::IoError),
     }
 }
 
