@@ -20,7 +20,7 @@
 //! journal bytes (or keep a torn prefix of them, padded with zeros or garbage), and
 //! restarts that replay the journal through the bookie's own start-up code;
 //! checkpoints at random moments (so restarts replay from a mark, and reads come
-//! from entry logs); a writer that dies mid-stream; two recoverers racing each other
+//! from entry logs); a bookie with a slow disk (slow fsyncs); a writer that dies mid-stream; two recoverers racing each other
 //! and the writer; metadata compare-and-set conflicts between the writer's ensemble
 //! changes and the recoverers; after the close, damaged stored copies on random
 //! replicas.
@@ -154,6 +154,8 @@ struct SimBookie {
     dir: tempfile::TempDir,
     /// Requests journaled and awaiting an fsync, by token.
     waiting: BTreeMap<u64, Waiting>,
+    /// How long its journal fsyncs take, in ms (a slow disk makes a slow bookie).
+    fsync_ms: std::ops::Range<u64>,
 }
 
 impl SimBookie {
@@ -175,6 +177,7 @@ impl SimBookie {
             index: Arc::new(MemIndex::default()),
             dir,
             waiting: BTreeMap::new(),
+            fsync_ms: 0..4,
         };
         bookie.start()?;
         Ok(bookie)
@@ -400,6 +403,12 @@ impl Sim {
             sim.schedule(at, Event::Crash(b));
             let down_for = sim.rng.random_range(10..200);
             sim.schedule(at + down_for, Event::Restart(b));
+        }
+        // Sometimes one bookie has a slow disk: its fsyncs take 10–100 ms, so its
+        // acknowledgements lag (and may time out) while its journal fills.
+        if sim.rng.random_ratio(1, 3) {
+            let b = sim.rng.random_range(0..BOOKIES);
+            sim.bookies[b].fsync_ms = 10..100;
         }
         for _ in 0..sim.rng.random_range(0..=4) {
             let b = sim.rng.random_range(0..BOOKIES);
@@ -1004,7 +1013,7 @@ impl Sim {
             Handled::Pending => {
                 bookie.waiting.insert(token, waiting);
                 let epoch = bookie.epoch;
-                let delay = self.rng.random_range(0..4);
+                let delay = self.rng.random_range(bookie.fsync_ms.clone());
                 self.schedule(delay, Event::Fsync { bookie: b, epoch });
             }
         }
