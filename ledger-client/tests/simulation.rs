@@ -22,8 +22,9 @@
 //! checkpoints at random moments (so restarts replay from a mark, and reads come
 //! from entry logs); a bookie with a slow disk (slow fsyncs); a writer that dies mid-stream; two recoverers racing each other
 //! and the writer; metadata compare-and-set conflicts between the writer's ensemble
-//! changes and the recoverers; after the close, damaged stored copies on random
-//! replicas.
+//! changes and the recoverers; damaged stored copies, during the run (of
+//! acknowledged entries with a good copy elsewhere, when Qa ≥ 2) and after the
+//! close (on random replicas).
 //!
 //! Each run ends with every bookie healed and the ledger closed, then checks the
 //! guarantees of `docs/protocol.md` ("Ledger guarantees"):
@@ -49,7 +50,7 @@
 //! (default 0) the first. A failure prints its seed and the command that replays it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use std::sync::Arc;
 
@@ -116,6 +117,8 @@ enum Event {
     },
     /// A bookie runs a checkpoint.
     Checkpoint(usize),
+    /// A disk fault: a bookie's stored copy of an acknowledged entry is damaged.
+    Damage(usize),
     WriterTick,
     WriterAppend,
     Crash(usize),
@@ -310,6 +313,8 @@ struct Sim {
     /// Names the next request a bookie may park until an fsync.
     next_token: u64,
     stats: Stats,
+    /// Copies damaged during the fault phase: (bookie, entry).
+    damaged: BTreeSet<(usize, u64)>,
 }
 
 /// What a run exercised (so the suite can check that the faults happen at all).
@@ -321,6 +326,8 @@ struct Stats {
     checkpoints: u64,
     /// Stored copies damaged, each answered `IoError`.
     damaged: u64,
+    /// Stored copies damaged during the fault phase.
+    damaged_mid_run: u64,
     /// Bookies whose journal spans more than one file at the end of the run.
     multi_file_journals: u64,
 }
@@ -389,6 +396,7 @@ impl Sim {
             healed: false,
             next_token: 1,
             stats: Stats::default(),
+            damaged: BTreeSet::new(),
         };
         sim.schedule(0, Event::WriterAppend);
         sim.schedule(FAULT_PHASE_MS, Event::Heal);
@@ -414,6 +422,11 @@ impl Sim {
             let b = sim.rng.random_range(0..BOOKIES);
             let at = sim.rng.random_range(0..FAULT_PHASE_MS);
             sim.schedule(at, Event::Checkpoint(b));
+        }
+        for _ in 0..sim.rng.random_range(0..=2) {
+            let b = sim.rng.random_range(0..BOOKIES);
+            let at = sim.rng.random_range(0..FAULT_PHASE_MS);
+            sim.schedule(at, Event::Damage(b));
         }
         sim
     }
@@ -624,6 +637,67 @@ impl Sim {
         Ok(())
     }
 
+    /// A disk fault during the run: damages bookie `b`'s stored copy of an entry at
+    /// or below the writer's LAC (acknowledged, so its segment no longer changes)
+    /// when another member of its write set holds a good copy and no copy of it is
+    /// damaged yet, and checks that `b` then answers `IoError`. Only when Qa ≥ 2: a
+    /// fencing read of a damaged last entry fails, and with Qa = 1 recovery needs
+    /// every bookie's fencing answer, so it could not finish (a liveness limit, not
+    /// a safety one).
+    fn damage_mid_run(&mut self, b: usize) -> Result<(), String> {
+        if self.quorum.ack_quorum() < 2 || !self.bookies[b].up() {
+            return Ok(());
+        }
+        let lac = self.writer.lac();
+        let candidates: Vec<u64> = self.bookies[b]
+            .entry_ids()
+            .into_iter()
+            .filter(|id| (*id as i64) <= lac && !self.damaged.iter().any(|(_, e)| e == id))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let entry_id = candidates[self.rng.random_range(0..candidates.len())];
+        let ensemble = self.ensemble_of(entry_id);
+        let write_set: Vec<usize> = self
+            .quorum
+            .write_set(entry_id)
+            .positions()
+            .map(|p| bookie_index(&ensemble[p]))
+            .collect();
+        if !write_set.contains(&b) {
+            return Ok(());
+        }
+        let good_elsewhere = write_set
+            .iter()
+            .filter(|o| **o != b)
+            .any(|o| matches!(self.bookies[*o].stored(entry_id), Ok(Some(_))));
+        if !good_elsewhere {
+            return Ok(());
+        }
+        let core = self.bookies[b].core.as_mut().expect("checked up above");
+        core.checkpoint()
+            .map_err(|e| format!("bookie {b} checkpoint: {e}"))?;
+        let damaged = core
+            .storage()
+            .damage_stored_copy(1, entry_id)
+            .map_err(|e| format!("damage entry {entry_id} on bookie {b}: {e}"))?;
+        if !damaged {
+            return Ok(());
+        }
+        match self.bookies[b].stored(entry_id) {
+            Err(Status::IoError) => {}
+            other => {
+                return Err(format!(
+                    "bookie {b} with a damaged copy of entry {entry_id} answered {other:?}, not IoError"
+                ));
+            }
+        }
+        self.damaged.insert((b, entry_id));
+        self.stats.damaged_mid_run += 1;
+        Ok(())
+    }
+
     /// The ensemble of the segment holding `entry_id`.
     fn ensemble_of(&self, entry_id: u64) -> Vec<BookieId> {
         self.metadata
@@ -754,6 +828,7 @@ impl Sim {
                     self.stats.checkpoints += 1;
                 }
             }
+            Event::Damage(b) => self.damage_mid_run(b)?,
             Event::WriterTick => {
                 if self.writer_alive && self.writer.stopped().is_none() {
                     self.writer.on_tick(self.now_ms);
@@ -1181,11 +1256,20 @@ impl Sim {
             let entry_id = entry_id as u64;
             let ensemble = self.ensemble_of(entry_id);
             let mut copies = 0;
+            let mut damaged = 0;
             for position in self.quorum.write_set(entry_id).positions() {
                 let b = bookie_index(&ensemble[position]);
-                let stored = self.bookies[b]
-                    .stored(entry_id)
-                    .map_err(|status| format!("bookie {b} read of entry {entry_id}: {status:?}"))?;
+                let stored = match self.bookies[b].stored(entry_id) {
+                    // A copy damaged during the run (and not rewritten since) is still
+                    // there, and the bookie says so: IoError, not "no such entry".
+                    Err(Status::IoError) if self.damaged.contains(&(b, entry_id)) => {
+                        damaged += 1;
+                        continue;
+                    }
+                    other => other.map_err(|status| {
+                        format!("bookie {b} read of entry {entry_id}: {status:?}")
+                    })?,
+                };
                 if let Some(entry) = stored {
                     if entry.verify().is_err()
                         || entry.payload() != self.appended[entry_id as usize]
@@ -1204,7 +1288,7 @@ impl Sim {
             }
             // Acknowledged entries were fsynced on Qa members of their write set, and
             // recovered ones rewritten to Qa: crashes lose only unsynced writes.
-            if copies < self.quorum.ack_quorum() {
+            if copies + damaged < self.quorum.ack_quorum() || copies == 0 {
                 return Err(format!(
                     "entry {entry_id} (≤ last entry {last_entry_id}) has {copies} readable copies, fewer than Qa"
                 ));
@@ -1215,10 +1299,12 @@ impl Sim {
         let mut seen: BTreeMap<u64, Entry> = BTreeMap::new();
         for b in 0..BOOKIES {
             for id in self.bookies[b].entry_ids() {
-                let entry = self.bookies[b]
-                    .stored(id)
-                    .map_err(|status| format!("bookie {b} read of entry {id}: {status:?}"))?
-                    .ok_or_else(|| format!("bookie {b} lists entry {id} but has no copy"))?;
+                let entry = match self.bookies[b].stored(id) {
+                    Err(Status::IoError) if self.damaged.contains(&(b, id)) => continue,
+                    other => other,
+                }
+                .map_err(|status| format!("bookie {b} read of entry {id}: {status:?}"))?
+                .ok_or_else(|| format!("bookie {b} lists entry {id} but has no copy"))?;
                 if let Some(other) = seen.insert(id, entry.clone())
                     && other != entry
                 {
@@ -1278,6 +1364,7 @@ fn ledger_guarantees_hold_under_faults() {
         total.checkpoints += sim.stats.checkpoints;
         total.damaged += sim.stats.damaged;
         total.multi_file_journals += sim.stats.multi_file_journals;
+        total.damaged_mid_run += sim.stats.damaged_mid_run;
         if matches!(sim.metadata.state, LedgerState::Closed { last_entry_id, .. } if last_entry_id >= 0)
         {
             closed_nonempty += 1;
@@ -1293,6 +1380,7 @@ fn ledger_guarantees_hold_under_faults() {
             || (total.restarts > 0
                 && total.checkpoints > 0
                 && total.damaged > 0
+                && total.damaged_mid_run > 0
                 && total.multi_file_journals > 0),
         "the faults did not happen: {total:?}"
     );
