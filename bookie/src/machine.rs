@@ -31,9 +31,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use folio_proto::{
-    AddEntryResponse, DeleteLedgerResponse, Entry, LedgerEntriesResponse, ListLedgersResponse,
-    MAX_LIST_LEDGERS, NO_ENTRY, ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response,
-    Status, WriteLacResponse,
+    AddEntry, AddEntryResponse, DeleteLedgerResponse, Entry, LedgerEntriesResponse,
+    ListLedgersResponse, MAX_LIST_LEDGERS, NO_ENTRY, ReadEntry, ReadEntryResponse, ReadLacResponse,
+    Request, Response, Status, WriteLacResponse,
 };
 
 use crate::error::{StartError, StorageError};
@@ -88,6 +88,76 @@ pub(crate) fn read_answer(
         lac,
         entry,
     })
+}
+
+/// How to carry out a request that may change state, decided by [`plan`].
+pub(crate) enum Plan {
+    /// Answer now (a refusal).
+    Reply(Response),
+    /// Journal the records (queued under the table's lock), then, once durable,
+    /// the [`Then`]; if the journal fails, [`failed`].
+    Journal(Vec<JournalRecord>, Then),
+    /// Read now (a plain read, or a fence that is durable already).
+    Read(ReadEntry),
+}
+
+/// Refuses an add whose digest does not verify (checked before admission, outside
+/// the table's lock).
+pub(crate) fn check_digest(add: &AddEntry) -> Option<Response> {
+    if let Err(e) = add.entry.verify() {
+        tracing::debug!(error = %e, "add refused: bad digest");
+        return Some(refusal(&Request::AddEntry(add.clone()), Status::BadRequest));
+    }
+    None
+}
+
+/// Admits an add, a read (fencing or not), an explicit LAC or a deletion under the
+/// ledger table's rules, and says how to carry it out. Call it under the table's
+/// lock and queue the records before releasing it, so the journal's order is the
+/// admission order (a fence admitted before an add reaches the journal before it).
+/// Other requests are answered `BadRequest`: they change nothing.
+pub(crate) fn plan(table: &mut LedgerTable, req: Request) -> Plan {
+    match req {
+        Request::AddEntry(add) => {
+            let reply = |status| {
+                Response::AddEntry(AddEntryResponse {
+                    status,
+                    ledger_id: add.entry.ledger_id(),
+                    entry_id: add.entry.entry_id(),
+                })
+            };
+            match table.admit_add(&add) {
+                Ok(records) => Plan::Journal(records, Then::Reply(reply(Status::Ok))),
+                Err(status) => Plan::Reply(reply(status)),
+            }
+        }
+        // The fence takes effect for adds at admission, and is durable before the
+        // read is answered.
+        Request::ReadEntry(r) if r.fence => match table.admit_fence(r.ledger_id, &r.master_key) {
+            Ok(records) if records.is_empty() => Plan::Read(r),
+            Ok(records) => Plan::Journal(records, Then::Read(r)),
+            Err(status) => Plan::Reply(refusal(&Request::ReadEntry(r), status)),
+        },
+        Request::ReadEntry(r) => Plan::Read(r),
+        Request::WriteLac(r) => match table.admit_write_lac(r.ledger_id, r.lac, &r.master_key) {
+            Ok(records) => Plan::Journal(
+                records,
+                Then::Reply(Response::WriteLac(WriteLacResponse {
+                    status: Status::Ok,
+                    ledger_id: r.ledger_id,
+                })),
+            ),
+            Err(status) => Plan::Reply(refusal(&Request::WriteLac(r), status)),
+        },
+        Request::DeleteLedger(r) => Plan::Journal(
+            table.admit_delete(r.ledger_id),
+            Then::Reply(Response::DeleteLedger(DeleteLedgerResponse {
+                status: Status::Ok,
+                ledger_id: r.ledger_id,
+            })),
+        ),
+        other => Plan::Reply(refusal(&other, Status::BadRequest)),
+    }
 }
 
 /// What start-up recovered from the storage and the journal.
@@ -147,8 +217,8 @@ pub enum Handled {
     Pending,
 }
 
-/// What to answer once a pending request's records are durable.
-enum Then {
+/// What to answer once a request's journal records are durable.
+pub(crate) enum Then {
     Reply(Response),
     /// A fencing read: read once the fence is durable.
     Read(ReadEntry),
@@ -234,32 +304,13 @@ impl BookieCore {
     pub fn handle(&mut self, token: u64, req: Request) -> Handled {
         match req {
             Request::AddEntry(add) => {
-                let reply = |status| {
-                    Response::AddEntry(AddEntryResponse {
-                        status,
-                        ledger_id: add.entry.ledger_id(),
-                        entry_id: add.entry.entry_id(),
-                    })
-                };
-                if add.entry.verify().is_err() {
-                    return Handled::Reply(reply(Status::BadRequest));
+                if let Some(refused) = check_digest(&add) {
+                    return Handled::Reply(refused);
                 }
-                match self.table.admit_add(&add) {
-                    Ok(records) => self.journal(token, records, Then::Reply(reply(Status::Ok))),
-                    Err(status) => Handled::Reply(reply(status)),
-                }
+                self.carry_out(token, Request::AddEntry(add))
             }
-            Request::ReadEntry(r) => {
-                if r.fence {
-                    match self.table.admit_fence(r.ledger_id, &r.master_key) {
-                        Ok(records) if records.is_empty() => {}
-                        Ok(records) => return self.journal(token, records, Then::Read(r)),
-                        Err(status) => {
-                            return Handled::Reply(refusal(&Request::ReadEntry(r), status));
-                        }
-                    }
-                }
-                Handled::Reply(self.read(&r))
+            req @ (Request::ReadEntry(_) | Request::WriteLac(_) | Request::DeleteLedger(_)) => {
+                self.carry_out(token, req)
             }
             Request::ReadLac(r) => {
                 let lac = self.table.lac(r.ledger_id);
@@ -272,29 +323,6 @@ impl BookieCore {
                     ledger_id: r.ledger_id,
                     lac: lac.unwrap_or(NO_ENTRY),
                 }))
-            }
-            Request::WriteLac(r) => {
-                match self
-                    .table
-                    .admit_write_lac(r.ledger_id, r.lac, &r.master_key)
-                {
-                    Ok(records) => {
-                        let ok = Response::WriteLac(WriteLacResponse {
-                            status: Status::Ok,
-                            ledger_id: r.ledger_id,
-                        });
-                        self.journal(token, records, Then::Reply(ok))
-                    }
-                    Err(status) => Handled::Reply(refusal(&Request::WriteLac(r), status)),
-                }
-            }
-            Request::DeleteLedger(r) => {
-                let records = self.table.admit_delete(r.ledger_id);
-                let ok = Response::DeleteLedger(DeleteLedgerResponse {
-                    status: Status::Ok,
-                    ledger_id: r.ledger_id,
-                });
-                self.journal(token, records, Then::Reply(ok))
             }
             Request::ListLedgers(r) => {
                 let limit = r.limit.min(MAX_LIST_LEDGERS) as usize;
@@ -320,6 +348,15 @@ impl BookieCore {
             other @ (Request::GetBookieInfo | Request::Scrub | Request::GetScrubReport) => {
                 Handled::Reply(refusal(&other, Status::BadRequest))
             }
+        }
+    }
+
+    /// Plans a request ([`plan`]) and journals its records, or answers at once.
+    fn carry_out(&mut self, token: u64, req: Request) -> Handled {
+        match plan(&mut self.table, req) {
+            Plan::Reply(resp) => Handled::Reply(resp),
+            Plan::Read(r) => Handled::Reply(self.read(&r)),
+            Plan::Journal(records, then) => self.journal(token, records, then),
         }
     }
 
@@ -411,7 +448,7 @@ impl BookieCore {
 }
 
 /// The answer to a request whose journal write failed.
-fn failed(then: Then) -> Response {
+pub(crate) fn failed(then: Then) -> Response {
     match then {
         Then::Reply(resp) => with_status(resp, Status::IoError),
         Then::Read(r) => refusal(&Request::ReadEntry(r), Status::IoError),

@@ -2,10 +2,11 @@
 //!
 //! What is real: the client cores ([`Writer`], [`Recovery`], [`EntryRead`]) and the
 //! bookie's request handling, [`BookieCore`] from folio-bookie: its ledger table
-//! (master keys, fences, recovery adds, LAC, admission), journal record codec and
-//! replay, the group commit's write and sync-then-apply steps, write cache, entry
-//! logs, index, checkpoints and read path (a copy that fails its check is
-//! `IoError`, never `NoSuchEntry`).
+//! (master keys, fences, recovery adds, LAC, admission), the request plan its TCP
+//! handlers use too (what is journaled, what is answered once durable), journal
+//! record codec and replay, the group commit's write and sync-then-apply steps,
+//! write cache, entry logs, index, checkpoints and read path (a copy that fails its
+//! check is `IoError`, never `NoSuchEntry`).
 //!
 //! What is simulated, all driven by one seeded RNG and a virtual clock: the network
 //! (messages dropped, delayed, reordered); each bookie's disk, a
