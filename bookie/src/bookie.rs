@@ -21,9 +21,8 @@ use crate::error::{Context, StartError, StorageError};
 use crate::fencing::LedgerTable;
 use crate::group_commit::{Apply, Journal};
 use crate::index::FjallIndex;
-use crate::journal::{
-    self, FsJournalDir, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord,
-};
+use crate::journal::{FsJournalDir, JOURNAL_HEADER_BYTES, JournalDir, JournalPos, JournalRecord};
+use crate::machine::{apply_to_storage, recover};
 use crate::scrub::{self, ScrubStats, Scrubber};
 use crate::storage::LedgerStorage;
 use crate::{cookie, server};
@@ -77,15 +76,7 @@ impl State {
 
 impl Apply for State {
     fn apply(&self, record: &JournalRecord) {
-        match record {
-            JournalRecord::Add(e) => self.storage.insert(e.clone()),
-            JournalRecord::DeleteLedger { ledger_id } => {
-                if let Err(e) = self.storage.delete_ledger(*ledger_id) {
-                    tracing::error!(error = %e, ledger_id, "delete ledger from storage failed");
-                }
-            }
-            _ => {}
-        }
+        apply_to_storage(&self.storage, record);
         if self.table().apply(record) {
             self.lac_tx.send_modify(|g| *g = g.wrapping_add(1));
         }
@@ -284,41 +275,29 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
         config.entry_log_file_bytes,
         config.read_ahead_bytes,
     )?;
-    let mark = storage.mark()?;
-    let mut table = LedgerTable::from_metas(storage.metas()?);
-    table.mark_deleted(storage.deleted_ledgers());
+    let jdir: Arc<dyn JournalDir> = Arc::new(FsJournalDir::open(&journal_dir)?);
+    let recovered = recover(&storage, jdir.as_ref())?;
+    let first_id = recovered.first_file_id;
     let (lac_tx, _) = watch::channel(0u64);
     let state = Arc::new(State {
-        table: Mutex::new(table),
+        table: Mutex::new(recovered.table),
         storage,
-        applied: Mutex::new(mark),
+        applied: Mutex::new(JournalPos {
+            file_id: first_id,
+            offset: JOURNAL_HEADER_BYTES,
+        }),
         lac_tx,
         checkpoint_wanted: Notify::new(),
         cache_drained: Notify::new(),
         write_cache_bytes: config.write_cache_bytes,
         metrics: Default::default(),
     });
-    let jdir: Arc<dyn JournalDir> = Arc::new(FsJournalDir::open(&journal_dir)?);
-    let outcome = journal::replay(jdir.as_ref(), mark, |record, _| state.apply(&record))?;
-    for (file_id, end, valid_end) in &outcome.torn_files {
-        tracing::warn!(
-            file_id,
-            ?end,
-            valid_end,
-            "journal replay stopped at a torn or zeroed tail (unacknowledged writes)"
-        );
+    if state.storage.cache_bytes() >= state.write_cache_bytes {
+        state.checkpoint_wanted.notify_one();
     }
-    let first_id = outcome
-        .last_file_id
-        .map_or(1, |id| id + 1)
-        .max(mark.file_id + 1);
-    state.applied_through(JournalPos {
-        file_id: first_id,
-        offset: JOURNAL_HEADER_BYTES,
-    });
     tracing::info!(
-        records = outcome.records,
-        ?mark,
+        records = recovered.records,
+        mark = ?recovered.mark,
         first_id,
         "journal replayed"
     );

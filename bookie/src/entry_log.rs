@@ -234,6 +234,29 @@ impl EntryLog {
         Ok(f)
     }
 
+    /// Fault injection for tests and simulation: flips every bit of the byte at
+    /// `offset` of log `log_id` on disk, as a failing disk would. Buffered records
+    /// are written out first, so the byte is on disk.
+    pub fn flip_byte(&self, log_id: u64, offset: u64) -> Result<(), StorageError> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .writer
+            .flush()
+            .context(|| format!("flush entry log {log_id:016x}"))?;
+        let path = path_of(&self.dir, log_id);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .context(|| format!("open entry log {}", path.display()))?;
+        let mut byte = [0u8; 1];
+        file.read_exact_at(&mut byte, offset)
+            .and_then(|()| file.write_all_at(&[!byte[0]], offset))
+            .context(|| format!("flip a byte of entry log {}", path.display()))?;
+        Ok(())
+    }
+
     /// Reads up to `max_bytes` from `offset` of log `log_id` (fewer at the end of the
     /// file). Used for read-ahead.
     pub fn read_block(

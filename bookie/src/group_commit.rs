@@ -19,6 +19,13 @@
 //! Guarantee: an append's waiter gets `Ok` only after an fsync that covers all of
 //! its records, and after every earlier append has been applied. After any write or
 //! fsync error the journal is broken: every pending and later append fails.
+//!
+//! The two steps that touch the journal are synchronous and shared with
+//! [`crate::machine::BookieCore`], which runs them on its owner's schedule instead
+//! of on threads (so a simulation decides when each fsync completes):
+//! [`JournalFiles::write`] (encode a group, roll files, append) and
+//! [`sync_and_apply`] (fsync each touched file once, then apply and complete in
+//! journal order).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -66,10 +73,161 @@ struct Append {
     done: oneshot::Sender<Result<(), JournalError>>,
 }
 
-struct SyncJob {
+/// A queued append as [`sync_and_apply`] sees it: its records.
+pub(crate) trait HasRecords {
+    /// The records, in order.
+    fn records(&self) -> &[JournalRecord];
+}
+
+impl HasRecords for Append {
+    fn records(&self) -> &[JournalRecord] {
+        &self.records
+    }
+}
+
+/// Appends written to the journal together, waiting for the fsync of `file`.
+pub(crate) struct SyncJob<A> {
+    /// The file the group was written to.
+    pub(crate) file: Arc<dyn JournalFile>,
+    /// The position just after the group.
+    pub(crate) end: JournalPos,
+    /// The appends, in journal order.
+    pub(crate) appends: Vec<A>,
+}
+
+/// The journal files as the writer sees them: the current file, its length, and
+/// rolling to the next one.
+pub(crate) struct JournalFiles {
+    dir: Arc<dyn JournalDir>,
+    file_bytes: u64,
+    file_id: u64,
     file: Arc<dyn JournalFile>,
-    end: JournalPos,
-    appends: Vec<Append>,
+    file_len: u64,
+    /// A write or file creation failed: nothing more is written.
+    broken: bool,
+    buf: BytesMut,
+}
+
+impl JournalFiles {
+    /// Creates journal file `first_file_id` (rolling past `file_bytes`).
+    pub(crate) fn create(
+        dir: Arc<dyn JournalDir>,
+        first_file_id: u64,
+        file_bytes: u64,
+    ) -> Result<JournalFiles, JournalError> {
+        let file = dir.create(first_file_id)?;
+        Ok(JournalFiles {
+            dir,
+            file_bytes,
+            file_id: first_file_id,
+            file,
+            file_len: JOURNAL_HEADER_BYTES,
+            broken: false,
+            buf: BytesMut::new(),
+        })
+    }
+
+    /// Writes a group of `bytes` encoded bytes (not yet durable), first rolling to
+    /// a new file if the group would take the current one past its size. Returns
+    /// the file written and the position after the group, or `None` if the journal
+    /// is (now) broken.
+    pub(crate) fn write<'a>(
+        &mut self,
+        records: impl Iterator<Item = &'a JournalRecord>,
+        bytes: usize,
+    ) -> Option<(Arc<dyn JournalFile>, JournalPos)> {
+        if self.broken {
+            return None;
+        }
+        if self.file_len > JOURNAL_HEADER_BYTES && self.file_len + bytes as u64 > self.file_bytes {
+            match self.dir.create(self.file_id + 1) {
+                Ok(file) => {
+                    self.file_id += 1;
+                    self.file = file;
+                    self.file_len = JOURNAL_HEADER_BYTES;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "journal: create next file failed; journal is broken");
+                    self.broken = true;
+                    return None;
+                }
+            }
+        }
+        self.buf.clear();
+        self.buf.reserve(bytes);
+        for r in records {
+            r.encode(&mut self.buf);
+        }
+        if let Err(e) = self.file.append(&self.buf) {
+            tracing::error!(error = %e, file_id = self.file_id, "journal: write failed; journal is broken");
+            self.broken = true;
+            return None;
+        }
+        self.file_len += self.buf.len() as u64;
+        Some((
+            self.file.clone(),
+            JournalPos {
+                file_id: self.file_id,
+                offset: self.file_len,
+            },
+        ))
+    }
+}
+
+/// Fsyncs the files of `jobs` (once per file: the last job on each covers the
+/// others), then, in journal order, applies each append's records (`apply`),
+/// publishes the position after each job (`applied_through`) and only then
+/// completes its appends (`complete`, with `Ok`). If the journal was `broken`, or an
+/// fsync fails, nothing is applied and every append completes with
+/// [`JournalError::Broken`]. `synced` is told how long each fsync took. Returns
+/// whether the journal is broken afterwards.
+pub(crate) fn sync_and_apply<A: HasRecords>(
+    jobs: Vec<SyncJob<A>>,
+    mut broken: bool,
+    mut apply: impl FnMut(&JournalRecord),
+    mut applied_through: impl FnMut(JournalPos),
+    mut synced: impl FnMut(Duration),
+    mut complete: impl FnMut(A, Result<(), JournalError>),
+) -> bool {
+    if !broken {
+        for (i, job) in jobs.iter().enumerate() {
+            let last_on_file = jobs
+                .get(i + 1)
+                .is_none_or(|next| next.end.file_id != job.end.file_id);
+            if !last_on_file {
+                continue;
+            }
+            let started = Instant::now();
+            if let Err(e) = job.file.sync() {
+                tracing::error!(error = %e, file_id = job.end.file_id, "journal: fsync failed; journal is broken");
+                broken = true;
+                break;
+            }
+            synced(started.elapsed());
+            tracing::trace!(
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "journal fsync"
+            );
+        }
+    }
+    for job in jobs {
+        if broken {
+            for a in job.appends {
+                complete(a, Err(JournalError::Broken));
+            }
+            continue;
+        }
+        for a in &job.appends {
+            for r in a.records() {
+                apply(r);
+            }
+        }
+        applied_through(job.end);
+        for a in job.appends {
+            complete(a, Ok(()));
+        }
+    }
+    broken
 }
 
 /// The running journal: a queue in front of the writer and syncer threads.
@@ -86,9 +244,9 @@ impl Journal {
         config: GroupCommitConfig,
         applier: Arc<dyn Apply>,
     ) -> Result<Journal, JournalError> {
-        let file = dir.create(first_file_id)?;
+        let files = JournalFiles::create(dir, first_file_id, config.file_bytes)?;
         let (tx, rx) = mpsc::channel::<Append>();
-        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob>();
+        let (sync_tx, sync_rx) = mpsc::channel::<SyncJob<Append>>();
         let syncer = Arc::new(Syncer {
             applier,
             broken: AtomicBool::new(false),
@@ -96,14 +254,10 @@ impl Journal {
             lock: Mutex::new(()),
         });
         let writer = Writer {
-            dir,
             config,
-            file_id: first_file_id,
-            file,
-            file_len: JOURNAL_HEADER_BYTES,
+            files,
             sync_tx,
             syncer: syncer.clone(),
-            broken: false,
         };
         let threads = vec![
             std::thread::Builder::new()
@@ -169,22 +323,17 @@ impl Drop for Journal {
 }
 
 struct Writer {
-    dir: Arc<dyn JournalDir>,
     config: GroupCommitConfig,
-    file_id: u64,
-    file: Arc<dyn JournalFile>,
-    file_len: u64,
-    sync_tx: Sender<SyncJob>,
+    files: JournalFiles,
+    sync_tx: Sender<SyncJob<Append>>,
     syncer: Arc<Syncer>,
-    broken: bool,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Append>) {
-        let mut buf = BytesMut::new();
         while let Ok(first) = rx.recv() {
             let group = self.gather(first, &rx);
-            self.write(group, &mut buf);
+            self.write(group);
         }
     }
 
@@ -213,49 +362,16 @@ impl Writer {
         group
     }
 
-    fn write(&mut self, group: Vec<Append>, buf: &mut BytesMut) {
-        if self.broken {
-            fail(group);
-            return;
-        }
+    fn write(&mut self, group: Vec<Append>) {
         let bytes: usize = group.iter().map(|a| a.bytes).sum();
-        if self.file_len > JOURNAL_HEADER_BYTES
-            && self.file_len + bytes as u64 > self.config.file_bytes
-        {
-            match self.dir.create(self.file_id + 1) {
-                Ok(file) => {
-                    self.file_id += 1;
-                    self.file = file;
-                    self.file_len = JOURNAL_HEADER_BYTES;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "journal: create next file failed; journal is broken");
-                    self.broken = true;
-                    fail(group);
-                    return;
-                }
-            }
-        }
-        buf.clear();
-        buf.reserve(bytes);
-        for a in &group {
-            for r in &a.records {
-                r.encode(buf);
-            }
-        }
-        if let Err(e) = self.file.append(buf) {
-            tracing::error!(error = %e, file_id = self.file_id, "journal: write failed; journal is broken");
-            self.broken = true;
+        let records = group.iter().flat_map(|a| a.records.iter());
+        let Some((file, end)) = self.files.write(records, bytes) else {
             fail(group);
             return;
-        }
-        self.file_len += buf.len() as u64;
+        };
         let job = SyncJob {
-            file: self.file.clone(),
-            end: JournalPos {
-                file_id: self.file_id,
-                offset: self.file_len,
-            },
+            file,
+            end,
             appends: group,
         };
         if bytes <= INLINE_SYNC_MAX_BYTES && self.syncer.outstanding.load(Ordering::Acquire) == 0 {
@@ -287,7 +403,7 @@ struct Syncer {
 }
 
 impl Syncer {
-    fn run(&self, rx: Receiver<SyncJob>) {
+    fn run(&self, rx: Receiver<SyncJob<Append>>) {
         while let Ok(first) = rx.recv() {
             let mut jobs = vec![first];
             while let Ok(j) = rx.try_recv() {
@@ -301,45 +417,20 @@ impl Syncer {
 
     /// Fsyncs the files of `jobs` (once per file, in order), then applies and
     /// completes them in journal order.
-    fn process(&self, jobs: Vec<SyncJob>) {
+    fn process(&self, jobs: Vec<SyncJob<Append>>) {
         let _one_batch_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.broken.load(Ordering::Acquire) {
-            // The last job on each file covers the others.
-            for (i, job) in jobs.iter().enumerate() {
-                let last_on_file = jobs
-                    .get(i + 1)
-                    .is_none_or(|next| next.end.file_id != job.end.file_id);
-                if !last_on_file {
-                    continue;
-                }
-                let started = Instant::now();
-                if let Err(e) = job.file.sync() {
-                    tracing::error!(error = %e, file_id = job.end.file_id, "journal: fsync failed; journal is broken");
-                    self.broken.store(true, Ordering::Release);
-                    break;
-                }
-                self.applier.journal_synced(started.elapsed());
-                tracing::trace!(
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "journal fsync"
-                );
-            }
-        }
-        let broken = self.broken.load(Ordering::Acquire);
-        for job in jobs {
-            if broken {
-                fail(job.appends);
-                continue;
-            }
-            for a in &job.appends {
-                for r in &a.records {
-                    self.applier.apply(r);
-                }
-            }
-            self.applier.applied_through(job.end);
-            for a in job.appends {
-                let _ = a.done.send(Ok(()));
-            }
+        let broken = sync_and_apply(
+            jobs,
+            self.broken.load(Ordering::Acquire),
+            |r| self.applier.apply(r),
+            |pos| self.applier.applied_through(pos),
+            |elapsed| self.applier.journal_synced(elapsed),
+            |a, result| {
+                let _ = a.done.send(result);
+            },
+        );
+        if broken {
+            self.broken.store(true, Ordering::Release);
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Request handling: one async function per operation, driving the pure ledger table
-//! ([`crate::fencing`]), the journal and the storage.
+//! ([`crate::fencing`]), the journal and the storage. Which requests change state,
+//! what they journal and what they answer once durable is decided by
+//! [`crate::machine::plan`], which the deterministic simulation's
+//! [`crate::machine::BookieCore`] runs too; this module adds the async waiting,
+//! write-cache backpressure, long polls and the requests that change nothing.
 //!
 //! Ordering rule: a request that changes state is admitted and its journal records
 //! queued under the same lock, so the journal's order is the admission order. A
@@ -12,12 +16,13 @@ use folio_proto::{
     AddEntry, AddEntryResponse, BookieInfoResponse, BookieState, DeleteLedgerResponse,
     LedgerEntriesResponse, ListLedgersResponse, MAX_LIST_LEDGERS, MAX_SCRUB_REPORT_ENTRIES,
     NO_ENTRY, ReadEntry, ReadEntryResponse, ReadLacResponse, Request, Response,
-    ScrubReportResponse, ScrubResponse, Status, WriteLac, WriteLacResponse,
+    ScrubReportResponse, ScrubResponse, Status, WriteLacResponse,
 };
 
 use crate::bookie::Shared;
 use crate::error::StorageError;
 use crate::group_commit::AppendWaiter;
+use crate::machine::{Plan, Then, check_digest, failed, plan, read_answer};
 
 /// How long an add waits for a full write cache to drain before TooManyRequests.
 const CACHE_FULL_WAIT: Duration = Duration::from_secs(5);
@@ -91,7 +96,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
                 lac: lac.unwrap_or(NO_ENTRY),
             })
         }
-        Request::WriteLac(r) => write_lac(shared, r).await,
+        Request::WriteLac(r) => carry_out(shared, Request::WriteLac(r)).await,
         Request::GetBookieInfo => {
             let read_only = shared.state.table().read_only();
             let state = if read_only {
@@ -112,17 +117,8 @@ pub(crate) async fn handle(shared: &Shared, req: Request) -> Response {
                 }
             }
         }
-        Request::DeleteLedger(r) => {
-            // Under the table's lock, like adds, so that no add is journaled after it.
-            let waiter = {
-                let mut table = shared.state.table();
-                shared.journal.append(table.admit_delete(r.ledger_id))
-            };
-            Response::DeleteLedger(DeleteLedgerResponse {
-                status: durable(waiter).await,
-                ledger_id: r.ledger_id,
-            })
-        }
+        // Under the table's lock, like adds, so that no add is journaled after it.
+        Request::DeleteLedger(r) => carry_out(shared, Request::DeleteLedger(r)).await,
         Request::ListLedgers(r) => {
             let limit = r.limit.min(MAX_LIST_LEDGERS) as usize;
             let state = shared.state.clone();
@@ -194,78 +190,57 @@ async fn durable(waiter: AppendWaiter) -> Status {
 }
 
 async fn add_entry(shared: &Shared, add: AddEntry) -> Response {
-    let reply = |status| {
-        Response::AddEntry(AddEntryResponse {
-            status,
-            ledger_id: add.entry.ledger_id(),
-            entry_id: add.entry.entry_id(),
-        })
-    };
-    if let Err(e) = add.entry.verify() {
-        tracing::debug!(error = %e, "add refused: bad digest");
-        return reply(Status::BadRequest);
+    if let Some(refused) = check_digest(&add) {
+        return refused;
     }
     if !shared.state.wait_for_cache_room(CACHE_FULL_WAIT).await {
         tracing::warn!("write cache still full after {CACHE_FULL_WAIT:?}; refusing add");
-        return reply(Status::TooManyRequests);
+        return refusal(&Request::AddEntry(add), Status::TooManyRequests);
     }
-    let waiter = {
-        let mut table = shared.state.table();
-        match table.admit_add(&add) {
-            Ok(records) => shared.journal.append(records),
-            Err(status) => return reply(status),
-        }
-    };
-    reply(durable(waiter).await)
+    carry_out(shared, Request::AddEntry(add)).await
 }
 
-async fn write_lac(shared: &Shared, r: WriteLac) -> Response {
-    let waiter = {
+/// What to do after admission (decided under the table's lock).
+enum Next {
+    Done(Response),
+    Read(ReadEntry),
+    Wait(AppendWaiter, Then),
+}
+
+/// Admits a request under the ledger table's lock ([`plan`], shared with
+/// [`crate::machine::BookieCore`]) and queues its journal records before the lock
+/// is released, so the journal's order is the admission order; then waits for
+/// them to be durable before answering (a fencing read reads only then).
+async fn carry_out(shared: &Shared, req: Request) -> Response {
+    let next = {
         let mut table = shared.state.table();
-        match table.admit_write_lac(r.ledger_id, r.lac, &r.master_key) {
-            Ok(records) => shared.journal.append(records),
-            Err(status) => {
-                return Response::WriteLac(WriteLacResponse {
-                    status,
-                    ledger_id: r.ledger_id,
-                });
-            }
+        match plan(&mut table, req) {
+            Plan::Reply(resp) => Next::Done(resp),
+            Plan::Read(r) => Next::Read(r),
+            Plan::Journal(records, then) => Next::Wait(shared.journal.append(records), then),
         }
     };
-    Response::WriteLac(WriteLacResponse {
-        status: durable(waiter).await,
-        ledger_id: r.ledger_id,
-    })
+    match next {
+        Next::Done(resp) => resp,
+        Next::Read(r) => read_now(shared, r).await,
+        Next::Wait(waiter, then) => match (durable(waiter).await, then) {
+            (Status::Ok, Then::Reply(resp)) => resp,
+            (Status::Ok, Then::Read(r)) => read_now(shared, r).await,
+            (_, then) => failed(then),
+        },
+    }
 }
 
 async fn read_entry(shared: &Shared, r: ReadEntry) -> Response {
-    let reply = |status, lac, entry| {
-        Response::ReadEntry(ReadEntryResponse {
-            status,
-            ledger_id: r.ledger_id,
-            target: r.target,
-            lac,
-            entry,
-        })
-    };
-    if r.fence {
-        // The fence takes effect for adds at admission, and is durable before the
-        // read below is answered.
-        let waiter = {
-            let mut table = shared.state.table();
-            match table.admit_fence(r.ledger_id, &r.master_key) {
-                Ok(records) if records.is_empty() => None,
-                Ok(records) => Some(shared.journal.append(records)),
-                Err(status) => return reply(status, NO_ENTRY, None),
-            }
-        };
-        if let Some(w) = waiter {
-            let status = durable(w).await;
-            if status != Status::Ok {
-                return reply(status, NO_ENTRY, None);
-            }
-        }
+    if !r.fence {
+        // Nothing to admit: skip the table's lock.
+        return read_now(shared, r).await;
     }
+    carry_out(shared, Request::ReadEntry(r)).await
+}
+
+/// The part of a read after any fence is durable: the long poll, then the read.
+async fn read_now(shared: &Shared, r: ReadEntry) -> Response {
     if let Some(lp) = r.long_poll {
         wait_for_lac(
             shared,
@@ -276,24 +251,15 @@ async fn read_entry(shared: &Shared, r: ReadEntry) -> Response {
         .await;
     }
     let Some(lac) = shared.state.table().lac(r.ledger_id) else {
-        return reply(Status::NoSuchLedger, NO_ENTRY, None);
+        return refusal(&Request::ReadEntry(r), Status::NoSuchLedger);
     };
     let state = shared.state.clone();
     let ledger_id = r.ledger_id;
     let target = r.target;
-    let result = tokio::task::spawn_blocking(move || state.storage.read(ledger_id, target)).await;
-    match result {
-        Ok(Ok(Some(entry))) => reply(Status::Ok, lac, Some(entry)),
-        Ok(Ok(None)) => reply(Status::NoSuchEntry, lac, None),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, ledger_id, ?target, "read entry failed; answering IoError");
-            reply(Status::IoError, lac, None)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "read task failed");
-            reply(Status::IoError, lac, None)
-        }
-    }
+    let result = tokio::task::spawn_blocking(move || state.storage.read(ledger_id, target))
+        .await
+        .unwrap_or_else(|e| Err(StorageError::Corrupt(format!("read task failed: {e}"))));
+    read_answer(&r, lac, result)
 }
 
 /// Waits until the ledger's durable LAC exceeds `previous_lac`, or `timeout`.

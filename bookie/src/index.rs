@@ -61,6 +61,45 @@ pub trait EntryIndex: Send + Sync {
     fn sync(&self) -> Result<(), StorageError>;
 }
 
+/// A shared index (so a simulated bookie's index outlives a simulated crash).
+impl<T: EntryIndex + ?Sized> EntryIndex for std::sync::Arc<T> {
+    fn put(
+        &self,
+        entries: &[(u64, u64, Location)],
+        metas: &[(u64, LedgerMeta)],
+    ) -> Result<(), StorageError> {
+        (**self).put(entries, metas)
+    }
+    fn get(&self, ledger_id: u64, entry_id: u64) -> Result<Option<Location>, StorageError> {
+        (**self).get(ledger_id, entry_id)
+    }
+    fn last(&self, ledger_id: u64) -> Result<Option<(u64, Location)>, StorageError> {
+        (**self).last(ledger_id)
+    }
+    fn delete_ledger(&self, ledger_id: u64) -> Result<(), StorageError> {
+        (**self).delete_ledger(ledger_id)
+    }
+    fn tombstones(&self) -> Result<Vec<u64>, StorageError> {
+        (**self).tombstones()
+    }
+    fn ledgers(&self, start: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        (**self).ledgers(start, limit)
+    }
+    fn scan(
+        &self,
+        from: (u64, u64),
+        limit: usize,
+    ) -> Result<Vec<(u64, u64, Location)>, StorageError> {
+        (**self).scan(from, limit)
+    }
+    fn metas(&self) -> Result<Vec<(u64, LedgerMeta)>, StorageError> {
+        (**self).metas()
+    }
+    fn sync(&self) -> Result<(), StorageError> {
+        (**self).sync()
+    }
+}
+
 fn entry_key(ledger_id: u64, entry_id: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&ledger_id.to_be_bytes());

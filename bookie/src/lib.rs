@@ -18,6 +18,9 @@
 //! - [`scrub`] walks the index at a bounded rate and checks every stored copy.
 //! - [`cookie`] stamps data directories; [`disk`] measures free space.
 //! - [`metrics`]: [`BookieMetrics`], fsync, add and read latency and disk usage.
+//! - [`machine`]: [`BookieCore`], the same request handling as a synchronous state
+//!   machine (journal fsyncs driven by its owner) for deterministic simulation, and
+//!   the helpers the server's handlers share with it.
 //!
 //! Boundaries that tests fake are traits: [`journal::JournalDir`] (with
 //! [`journal::MemJournalDir`], which knows written from synced bytes),
@@ -37,6 +40,7 @@ pub mod group_commit;
 mod handler;
 pub mod index;
 pub mod journal;
+pub mod machine;
 pub mod metrics;
 pub mod probe;
 pub mod scrub;
@@ -49,5 +53,6 @@ pub use compaction::SpaceStats;
 pub use config::BookieConfig;
 pub use error::{CookieError, JournalError, StartError, StorageError};
 pub use group_commit::GroupCommitConfig;
+pub use machine::{BookieCore, Handled};
 pub use metrics::BookieMetrics;
 pub use scrub::ScrubStats;

@@ -271,6 +271,29 @@ impl LedgerStorage {
         Ok(corrupt.insert((ledger_id, entry_id)))
     }
 
+    /// Fault injection for tests and simulation: damages the stored copy of an
+    /// entry in its entry log (one byte of its payload area, on disk) and forgets
+    /// the read-ahead blocks, so the next read sees the damage as a cold read would.
+    /// Returns false, touching nothing, if the entry is not in an entry log (never
+    /// stored, or still only in the write cache).
+    pub fn damage_stored_copy(&self, ledger_id: u64, entry_id: u64) -> Result<bool, StorageError> {
+        if self.cache.get(ledger_id, entry_id).is_some() {
+            return Ok(false);
+        }
+        let Some(loc) = self.index.get(ledger_id, entry_id)? else {
+            return Ok(false);
+        };
+        // The last byte of the record: inside the entry's encoding, so its check fails.
+        let offset = loc.offset + RECORD_LEN_BYTES + u64::from(loc.len).saturating_sub(1);
+        self.log.flip_byte(loc.log_id, offset)?;
+        self.read_ahead
+            .blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        Ok(true)
+    }
+
     /// Bytes waiting in the write cache.
     pub fn cache_bytes(&self) -> usize {
         self.cache.active_bytes()

@@ -1,11 +1,31 @@
 //! Deterministic simulation of the ledger protocol.
 //!
-//! The real client cores ([`Writer`] and [`Recovery`]) run against simulated bookies,
-//! a simulated network and a simulated metadata store, all driven by one seeded RNG
-//! and a virtual clock. The faults: message drop, delay and reordering; bookie crashes
-//! that lose unsynced writes, and restarts; a writer that dies mid-stream; two
-//! recoverers racing each other and the writer; metadata compare-and-set conflicts
-//! between the writer's ensemble changes and the recoverers.
+//! What is real: the client cores ([`Writer`], [`Recovery`], [`EntryRead`]) and the
+//! bookie's request handling, [`BookieCore`] from folio-bookie: its ledger table
+//! (master keys, fences, recovery adds, LAC, admission), the request plan its TCP
+//! handlers use too (what is journaled, what is answered once durable), journal
+//! record codec and replay, the group commit's write and sync-then-apply steps,
+//! write cache, entry logs, index, checkpoints and read path (a copy that fails its
+//! check is `IoError`, never `NoSuchEntry`).
+//!
+//! What is simulated, all driven by one seeded RNG and a virtual clock: the network
+//! (messages dropped, delayed, reordered); each bookie's disk, a
+//! [`MemJournalDir`] that knows written from synced bytes, a shared in-memory index,
+//! and entry logs and checkpoint marks in a temporary directory (on tmpfs when there
+//! is one); the journal's fsyncs, whose completion the simulation schedules (the
+//! group commit's threads are not run: [`BookieCore`] writes each request's records
+//! at once, as a group of one, and answers after the fsync the simulation
+//! completes); and the metadata store, a compare-and-set in memory.
+//!
+//! The faults: message drop, delay and reordering; bookie crashes that lose unsynced
+//! journal bytes (or keep a torn prefix of them, padded with zeros or garbage), and
+//! restarts that replay the journal through the bookie's own start-up code;
+//! checkpoints at random moments (so restarts replay from a mark, and reads come
+//! from entry logs); a bookie with a slow disk (slow fsyncs); a writer that dies mid-stream; two recoverers racing each other
+//! and the writer; metadata compare-and-set conflicts between the writer's ensemble
+//! changes and the recoverers; damaged stored copies, during the run (of
+//! acknowledged entries with a good copy elsewhere, when Qa ≥ 2) and after the
+//! close (on random replicas).
 //!
 //! Each run ends with every bookie healed and the ledger closed, then checks the
 //! guarantees of `docs/protocol.md` ("Ledger guarantees"):
@@ -19,11 +39,13 @@
 //!   entry;
 //! - every entry up to the close reads back through the client's read core
 //!   ([`EntryRead`]) with the bytes written, and with replicas failing, slow,
-//!   corrupt or wrongly saying "no such entry", a read returns those bytes or
-//!   `Unavailable`, never other bytes and never "no such entry".
+//!   corrupt in transit, damaged on disk or wrongly saying "no such entry", a read
+//!   returns those bytes or `Unavailable`, never other bytes and never "no such
+//!   entry"; a bookie whose stored copy is damaged answers `IoError`.
 //!
-//! The bookies here are a model of the bookie's request semantics (fence, recovery
-//! add, ack after sync), not the bookie crate's own code: see the ledger-client issue.
+//! Not simulated: the bookie's TCP server, its group-commit threads and batching,
+//! long polls, write-cache backpressure and disk-full checks (the real-process tests
+//! cover those).
 //!
 //! `FOLIO_SIM_SEEDS` (default 300) sets how many seeds run and `FOLIO_SIM_SEED_BASE`
 //! (default 0) the first. A failure prints its seed and the command that replays it.
@@ -31,11 +53,19 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
+use std::sync::Arc;
+
+use folio_bookie::index::MemIndex;
+use folio_bookie::journal::{JournalDir, MemJournalDir};
+use folio_bookie::{BookieCore, Handled};
 use folio_ledger::{
     AddOutcome, BookieId, EntryRead, QuorumConfig, ReadAction, ReadError, ReadOutcome, Recovery,
     RecoveryAction, Segment, WriteAction, Writer, WriterConfig,
 };
-use folio_proto::{Entry, NO_ENTRY};
+use folio_proto::{
+    AddEntry, Entry, GetLedgerEntries, MasterKey, NO_ENTRY, ReadEntry, ReadTarget, Request,
+    Response, Status,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -81,14 +111,15 @@ enum Msg {
 #[derive(Debug)]
 enum Event {
     Deliver(Node, Msg),
-    /// A bookie's journal fsync covering this add completes.
-    Synced {
+    /// A bookie's journal fsync completes, covering everything written before it.
+    Fsync {
         bookie: usize,
         epoch: u64,
-        from: Node,
-        position: usize,
-        entry_id: u64,
     },
+    /// A bookie runs a checkpoint.
+    Checkpoint(usize),
+    /// A disk fault: a bookie's stored copy of an acknowledged entry is damaged.
+    Damage(usize),
     WriterTick,
     WriterAppend,
     Crash(usize),
@@ -98,14 +129,144 @@ enum Event {
     Heal,
 }
 
-#[derive(Default)]
+/// What a journaled request waits to answer.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Add(u64),
+    Read(Option<u64>),
+}
+
+/// A request whose answer waits for an fsync.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    from: Node,
+    position: usize,
+    kind: Kind,
+}
+
+/// One simulated bookie: the real request handling over a simulated disk.
 struct SimBookie {
-    up: bool,
-    /// Bumped on crash, so that syncs scheduled before it are void.
+    /// None while crashed.
+    core: Option<BookieCore>,
+    /// Bumped on crash, so that fsyncs scheduled before it are void.
     epoch: u64,
-    synced: BTreeMap<u64, Entry>,
-    unsynced: BTreeMap<u64, Entry>,
-    fenced: bool,
+    /// The journal "device": survives crashes, minus what they lose.
+    journal: MemJournalDir,
+    /// The index: written only by checkpoints, which sync it before moving the mark.
+    index: Arc<MemIndex>,
+    /// Entry logs and the checkpoint mark.
+    dir: tempfile::TempDir,
+    /// Requests journaled and awaiting an fsync, by token.
+    waiting: BTreeMap<u64, Waiting>,
+    /// How long its journal fsyncs take, in ms (a slow disk makes a slow bookie).
+    fsync_ms: std::ops::Range<u64>,
+}
+
+impl SimBookie {
+    fn new() -> Result<SimBookie, String> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("folio-sim-bookie");
+        // tmpfs keeps the entry logs' and marks' fsyncs cheap; any dir is correct.
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            builder.tempdir_in(shm)
+        } else {
+            builder.tempdir()
+        }
+        .map_err(|e| format!("temp dir: {e}"))?;
+        let mut bookie = SimBookie {
+            core: None,
+            epoch: 0,
+            journal: MemJournalDir::default(),
+            index: Arc::new(MemIndex::default()),
+            dir,
+            waiting: BTreeMap::new(),
+            fsync_ms: 0..4,
+        };
+        bookie.start()?;
+        Ok(bookie)
+    }
+
+    /// Starts (or restarts) the bookie: the real start-up replays the journal.
+    fn start(&mut self) -> Result<(), String> {
+        let core = BookieCore::open(
+            self.dir.path(),
+            Box::new(self.index.clone()),
+            Arc::new(self.journal.clone()),
+        )
+        .map_err(|e| format!("bookie start: {e}"))?;
+        self.core = Some(core);
+        Ok(())
+    }
+
+    fn up(&self) -> bool {
+        self.core.is_some()
+    }
+
+    /// A plain (non-fencing) read of entry `entry_id` of ledger 1 through the real
+    /// handling: the entry, `Ok(None)` if the bookie says it has none, or the error
+    /// status.
+    fn stored(&mut self, entry_id: u64) -> Result<Option<Entry>, Status> {
+        let Some(core) = self.core.as_mut() else {
+            return Err(Status::IoError);
+        };
+        let req = Request::ReadEntry(ReadEntry {
+            ledger_id: 1,
+            target: ReadTarget::Entry(entry_id),
+            fence: false,
+            master_key: master_key(),
+            long_poll: None,
+        });
+        match core.handle(0, req) {
+            Handled::Reply(Response::ReadEntry(r)) => match (r.status, r.entry) {
+                (Status::Ok, Some(entry)) => Ok(Some(entry)),
+                (Status::NoSuchEntry | Status::NoSuchLedger, _) => Ok(None),
+                (status, _) => Err(status),
+            },
+            _ => Err(Status::BadRequest),
+        }
+    }
+
+    /// Every entry id of ledger 1 the bookie stores.
+    fn entry_ids(&mut self) -> Vec<u64> {
+        let Some(core) = self.core.as_mut() else {
+            return Vec::new();
+        };
+        match core.handle(
+            0,
+            Request::GetLedgerEntries(GetLedgerEntries { ledger_id: 1 }),
+        ) {
+            Handled::Reply(Response::GetLedgerEntries(r)) => {
+                r.ranges.iter().flat_map(|&(a, b)| a..=b).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn master_key() -> MasterKey {
+    MasterKey::new(&b"sim"[..]).expect("a short key")
+}
+
+/// The client's mapping of a read answer (as the real driver's `read_outcome`).
+fn read_outcome(resp: &Response) -> ReadOutcome {
+    match resp {
+        Response::ReadEntry(r) => match (r.status, &r.entry) {
+            (Status::Ok, Some(entry)) => ReadOutcome::Found(entry.clone()),
+            (Status::NoSuchEntry | Status::NoSuchLedger, _) => ReadOutcome::Absent,
+            _ => ReadOutcome::Failed,
+        },
+        _ => ReadOutcome::Failed,
+    }
+}
+
+/// The client's mapping of an add answer (as the real write handle's).
+fn add_outcome(resp: &Response) -> AddOutcome {
+    match resp.status() {
+        Status::Ok => AddOutcome::Ok,
+        Status::Fenced => AddOutcome::Fenced,
+        _ => AddOutcome::Failed,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,12 +300,37 @@ struct Sim {
     writer: Writer,
     writer_alive: bool,
     to_append: u32,
+    /// The writer's appends come at most this many ms apart: a slow writer keeps
+    /// writing while recoverers fence, so fencing itself is put to the test.
+    append_gap_ms: u64,
     appended: Vec<Vec<u8>>,
     /// Highest entry id the writer saw acknowledged.
     acknowledged: i64,
     recoverers: Vec<RecovererState>,
     drop_per_mille: u32,
+    /// Per mille of messages that are slow (10–200 ms instead of 1–10 ms).
+    slow_per_mille: u32,
     healed: bool,
+    /// Names the next request a bookie may park until an fsync.
+    next_token: u64,
+    stats: Stats,
+    /// Copies damaged during the fault phase: (bookie, entry).
+    damaged: BTreeSet<(usize, u64)>,
+}
+
+/// What a run exercised (so the suite can check that the faults happen at all).
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    /// Restarts, each replaying the journal.
+    restarts: u64,
+    /// Checkpoints run during the fault phase.
+    checkpoints: u64,
+    /// Stored copies damaged, each answered `IoError`.
+    damaged: u64,
+    /// Stored copies damaged during the fault phase.
+    damaged_mid_run: u64,
+    /// Bookies whose journal spans more than one file at the end of the run.
+    multi_file_journals: u64,
 }
 
 impl Sim {
@@ -163,8 +349,19 @@ impl Sim {
         };
         let writer = Writer::new(1, quorum, ensemble.clone(), config);
         let recoverers = rng.random_range(1..=2usize);
-        let drop_per_mille = rng.random_range(0..=100);
+        // A quarter of the runs have a calm network: no losses and no slow messages,
+        // so the writer never needs an ensemble change (which the metadata refuses
+        // once recovery began) and keeps writing through the recovery: only the
+        // bookies' fences stop it there.
+        let calm = rng.random_ratio(1, 4);
+        let drop_per_mille = if calm { 0 } else { rng.random_range(0..=100) };
+        let slow_per_mille = if calm { 0 } else { 100 };
         let to_append = rng.random_range(0..=40);
+        let append_gap_ms = if rng.random_ratio(1, 2) {
+            5
+        } else {
+            rng.random_range(5..=25)
+        };
         let mut sim = Sim {
             rng,
             now_ms: 0,
@@ -173,10 +370,7 @@ impl Sim {
             events: Vec::new(),
             quorum,
             bookies: (0..BOOKIES)
-                .map(|_| SimBookie {
-                    up: true,
-                    ..SimBookie::default()
-                })
+                .map(|_| SimBookie::new().expect("create a simulated bookie"))
                 .collect(),
             metadata: Metadata {
                 state: LedgerState::Open,
@@ -188,6 +382,7 @@ impl Sim {
             writer,
             writer_alive: true,
             to_append,
+            append_gap_ms,
             appended: Vec::new(),
             acknowledged: NO_ENTRY,
             recoverers: (0..recoverers)
@@ -198,7 +393,11 @@ impl Sim {
                 })
                 .collect(),
             drop_per_mille,
+            slow_per_mille,
             healed: false,
+            next_token: 1,
+            stats: Stats::default(),
+            damaged: BTreeSet::new(),
         };
         sim.schedule(0, Event::WriterAppend);
         sim.schedule(FAULT_PHASE_MS, Event::Heal);
@@ -213,6 +412,22 @@ impl Sim {
             sim.schedule(at, Event::Crash(b));
             let down_for = sim.rng.random_range(10..200);
             sim.schedule(at + down_for, Event::Restart(b));
+        }
+        // Sometimes one bookie has a slow disk: its fsyncs take 10–100 ms, so its
+        // acknowledgements lag (and may time out) while its journal fills.
+        if sim.rng.random_ratio(1, 3) {
+            let b = sim.rng.random_range(0..BOOKIES);
+            sim.bookies[b].fsync_ms = 10..100;
+        }
+        for _ in 0..sim.rng.random_range(0..=4) {
+            let b = sim.rng.random_range(0..BOOKIES);
+            let at = sim.rng.random_range(0..FAULT_PHASE_MS);
+            sim.schedule(at, Event::Checkpoint(b));
+        }
+        for _ in 0..sim.rng.random_range(0..=2) {
+            let b = sim.rng.random_range(0..BOOKIES);
+            let at = sim.rng.random_range(0..FAULT_PHASE_MS);
+            sim.schedule(at, Event::Damage(b));
         }
         sim
     }
@@ -237,7 +452,7 @@ impl Sim {
             return;
         }
         // Mostly fast, sometimes slow: slow messages reorder and open race windows.
-        let delay = if self.rng.random_range(0..10) == 0 {
+        let delay = if self.rng.random_range(0..1000) < self.slow_per_mille {
             self.rng.random_range(10..200)
         } else {
             self.rng.random_range(1..10)
@@ -320,6 +535,17 @@ impl Sim {
     }
 
     fn run(&mut self) -> Result<(), String> {
+        self.run_events()?;
+        for bookie in &self.bookies {
+            if bookie.journal.list().map_or(0, |ids| ids.len()) > 1 {
+                self.stats.multi_file_journals += 1;
+            }
+        }
+        self.check()?;
+        self.check_reads()
+    }
+
+    fn run_events(&mut self) -> Result<(), String> {
         let mut steps = 0;
         while let Some(Reverse((at, _, index))) = self.queue.pop() {
             steps += 1;
@@ -340,8 +566,7 @@ impl Sim {
                 self.heal();
             }
         }
-        self.check()?;
-        self.check_reads()
+        Ok(())
     }
 
     /// Reads every entry of the closed ledger through the client's read core
@@ -355,6 +580,9 @@ impl Sim {
             return Ok(());
         };
         for faulty in [false, true] {
+            if faulty {
+                self.damage_copies(last_entry_id)?;
+            }
             for entry_id in 0..=last_entry_id.max(-1) {
                 let entry_id = entry_id as u64;
                 let result = self.read_entry(entry_id, last_entry_id, faulty);
@@ -373,7 +601,117 @@ impl Sim {
         Ok(())
     }
 
-    /// One [`EntryRead`] against the bookies' synced state, on a virtual clock.
+    /// Disk faults: damages the stored copy of random entries on one replica each
+    /// (after a checkpoint has moved it to an entry log) and checks that the real
+    /// bookie then answers `IoError` for it, never `NoSuchEntry` or other bytes.
+    fn damage_copies(&mut self, last_entry_id: i64) -> Result<(), String> {
+        for entry_id in 0..=last_entry_id.max(-1) {
+            let entry_id = entry_id as u64;
+            if !self.rng.random_ratio(1, 4) {
+                continue;
+            }
+            let ensemble = self.ensemble_of(entry_id);
+            let positions: Vec<usize> = self.quorum.write_set(entry_id).positions().collect();
+            let position = positions[self.rng.random_range(0..positions.len())];
+            let b = bookie_index(&ensemble[position]);
+            let core = self.bookies[b]
+                .core
+                .as_mut()
+                .expect("every bookie is up after healing");
+            core.checkpoint()
+                .map_err(|e| format!("bookie {b} checkpoint: {e}"))?;
+            let damaged = core
+                .storage()
+                .damage_stored_copy(1, entry_id)
+                .map_err(|e| format!("damage entry {entry_id} on bookie {b}: {e}"))?;
+            if damaged {
+                match self.bookies[b].stored(entry_id) {
+                    Err(Status::IoError) => self.stats.damaged += 1,
+                    other => {
+                        return Err(format!(
+                            "bookie {b} with a damaged copy of entry {entry_id} answered {other:?}, not IoError"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A disk fault during the run: damages bookie `b`'s stored copy of an entry at
+    /// or below the writer's LAC (acknowledged, so its segment no longer changes)
+    /// when another member of its write set holds a good copy and no copy of it is
+    /// damaged yet, and checks that `b` then answers `IoError`. Only when Qa ≥ 2: a
+    /// fencing read of a damaged last entry fails, and with Qa = 1 recovery needs
+    /// every bookie's fencing answer, so it could not finish (a liveness limit, not
+    /// a safety one).
+    fn damage_mid_run(&mut self, b: usize) -> Result<(), String> {
+        if self.quorum.ack_quorum() < 2 || !self.bookies[b].up() {
+            return Ok(());
+        }
+        let lac = self.writer.lac();
+        let candidates: Vec<u64> = self.bookies[b]
+            .entry_ids()
+            .into_iter()
+            .filter(|id| (*id as i64) <= lac && !self.damaged.iter().any(|(_, e)| e == id))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let entry_id = candidates[self.rng.random_range(0..candidates.len())];
+        let ensemble = self.ensemble_of(entry_id);
+        let write_set: Vec<usize> = self
+            .quorum
+            .write_set(entry_id)
+            .positions()
+            .map(|p| bookie_index(&ensemble[p]))
+            .collect();
+        if !write_set.contains(&b) {
+            return Ok(());
+        }
+        let good_elsewhere = write_set
+            .iter()
+            .filter(|o| **o != b)
+            .any(|o| matches!(self.bookies[*o].stored(entry_id), Ok(Some(_))));
+        if !good_elsewhere {
+            return Ok(());
+        }
+        let core = self.bookies[b].core.as_mut().expect("checked up above");
+        core.checkpoint()
+            .map_err(|e| format!("bookie {b} checkpoint: {e}"))?;
+        let damaged = core
+            .storage()
+            .damage_stored_copy(1, entry_id)
+            .map_err(|e| format!("damage entry {entry_id} on bookie {b}: {e}"))?;
+        if !damaged {
+            return Ok(());
+        }
+        match self.bookies[b].stored(entry_id) {
+            Err(Status::IoError) => {}
+            other => {
+                return Err(format!(
+                    "bookie {b} with a damaged copy of entry {entry_id} answered {other:?}, not IoError"
+                ));
+            }
+        }
+        self.damaged.insert((b, entry_id));
+        self.stats.damaged_mid_run += 1;
+        Ok(())
+    }
+
+    /// The ensemble of the segment holding `entry_id`.
+    fn ensemble_of(&self, entry_id: u64) -> Vec<BookieId> {
+        self.metadata
+            .segments
+            .iter()
+            .rev()
+            .find(|s| s.first_entry_id <= entry_id)
+            .expect("segment 0 starts at entry 0")
+            .ensemble
+            .clone()
+    }
+
+    /// One [`EntryRead`] against the bookies' real read handling, on a virtual clock.
     fn read_entry(&mut self, entry_id: u64, lac: i64, faulty: bool) -> Result<Entry, ReadError> {
         const SPECULATIVE_MS: u64 = 10;
         let segment = self
@@ -395,25 +733,31 @@ impl Sim {
                     ReadAction::Done(result) => return result,
                     ReadAction::Send { position, bookie } => {
                         let b = bookie_index(&bookie);
-                        let stored = self.bookies[b].synced.get(&entry_id).cloned();
+                        let stored = self.bookies[b].stored(entry_id);
                         let mut delay = 1;
                         let outcome = match stored {
-                            _ if faulty && self.rng.random_ratio(1, 4) => ReadOutcome::Failed,
-                            Some(entry) if faulty && self.rng.random_ratio(1, 6) => {
-                                let mut bytes = entry.as_bytes().to_vec();
-                                let i = self.rng.random_range(0..bytes.len());
-                                bytes[i] ^= 1 << self.rng.random_range(0..8);
-                                match Entry::decode(bytes.into()) {
-                                    Ok(corrupt) => ReadOutcome::Found(corrupt),
-                                    Err(_) => ReadOutcome::Failed,
+                            // A damaged copy (or any doubt): the bookie says IoError.
+                            Err(_) => ReadOutcome::Failed,
+                            Ok(stored) => match stored {
+                                _ if faulty && self.rng.random_ratio(1, 4) => ReadOutcome::Failed,
+                                Some(entry) if faulty && self.rng.random_ratio(1, 6) => {
+                                    let mut bytes = entry.as_bytes().to_vec();
+                                    let i = self.rng.random_range(0..bytes.len());
+                                    bytes[i] ^= 1 << self.rng.random_range(0..8);
+                                    match Entry::decode(bytes.into()) {
+                                        Ok(corrupt) => ReadOutcome::Found(corrupt),
+                                        Err(_) => ReadOutcome::Failed,
+                                    }
                                 }
-                            }
-                            // A replica that lost the entry and says so (what the
-                            // bookie's cookies exist to prevent): the client must
-                            // still not call an entry at or below the LAC absent.
-                            Some(_) if faulty && self.rng.random_ratio(1, 5) => ReadOutcome::Absent,
-                            Some(entry) => ReadOutcome::Found(entry),
-                            None => ReadOutcome::Absent,
+                                // A replica that lost the entry and says so (what the
+                                // bookie's cookies exist to prevent): the client must
+                                // still not call an entry at or below the LAC absent.
+                                Some(_) if faulty && self.rng.random_ratio(1, 5) => {
+                                    ReadOutcome::Absent
+                                }
+                                Some(entry) => ReadOutcome::Found(entry),
+                                None => ReadOutcome::Absent,
+                            },
                         };
                         if faulty && self.rng.random_ratio(1, 3) {
                             delay = self.rng.random_range(SPECULATIVE_MS..5 * SPECULATIVE_MS);
@@ -448,7 +792,7 @@ impl Sim {
     fn heal(&mut self) {
         self.healed = true;
         for b in 0..BOOKIES {
-            if !self.bookies[b].up {
+            if !self.bookies[b].up() {
                 self.schedule(1, Event::Restart(b));
             }
         }
@@ -463,36 +807,29 @@ impl Sim {
             Event::Deliver(Node::Bookie(b), msg) => self.bookie_receive(b, msg)?,
             Event::Deliver(Node::Writer, msg) => self.writer_receive(msg)?,
             Event::Deliver(Node::Recoverer(r), msg) => self.recoverer_receive(r, msg)?,
-            Event::Synced {
-                bookie,
-                epoch,
-                from,
-                position,
-                entry_id,
-            } => {
+            Event::Fsync { bookie, epoch } => {
                 let b = &mut self.bookies[bookie];
-                if b.up && b.epoch == epoch {
-                    if let Some(entry) = b.unsynced.remove(&entry_id) {
-                        b.synced.insert(entry_id, entry);
-                    }
-                    let msg = Msg::AddResp {
-                        bookie,
-                        position,
-                        entry_id,
-                        outcome: AddOutcome::Ok,
+                if b.epoch != epoch {
+                    return Ok(());
+                }
+                let Some(core) = b.core.as_mut() else {
+                    return Ok(());
+                };
+                for (token, resp) in core.sync() {
+                    let Some(waiting) = self.bookies[bookie].waiting.remove(&token) else {
+                        return Err(format!("bookie {bookie} answered unknown token {token}"));
                     };
-                    self.send(from, msg);
-                } else {
-                    // The crash lost the add before its fsync: no answer ever comes.
-                    let lost = Msg::AddResp {
-                        bookie,
-                        position,
-                        entry_id,
-                        outcome: AddOutcome::Ok,
-                    };
-                    self.time_out(from, &lost);
+                    self.answer(bookie, waiting, &resp);
                 }
             }
+            Event::Checkpoint(b) => {
+                if let Some(core) = self.bookies[b].core.as_mut() {
+                    core.checkpoint()
+                        .map_err(|e| format!("bookie {b} checkpoint: {e}"))?;
+                    self.stats.checkpoints += 1;
+                }
+            }
+            Event::Damage(b) => self.damage_mid_run(b)?,
             Event::WriterTick => {
                 if self.writer_alive && self.writer.stopped().is_none() {
                     self.writer.on_tick(self.now_ms);
@@ -503,13 +840,13 @@ impl Sim {
                 }
             }
             Event::WriterAppend => self.writer_append()?,
-            Event::Crash(b) => {
-                let bookie = &mut self.bookies[b];
-                bookie.up = false;
-                bookie.epoch += 1;
-                bookie.unsynced.clear();
+            Event::Crash(b) => self.crash(b),
+            Event::Restart(b) => {
+                if !self.bookies[b].up() {
+                    self.bookies[b].start()?;
+                    self.stats.restarts += 1;
+                }
             }
-            Event::Restart(b) => self.bookies[b].up = true,
             Event::StartRecovery(r) => self.start_recovery(r),
             Event::Heal => {
                 if !self.healed {
@@ -537,7 +874,7 @@ impl Sim {
                 self.appended.push(payload);
                 self.to_append -= 1;
                 self.drive_writer()?;
-                let delay = self.rng.random_range(0..5);
+                let delay = self.rng.random_range(0..self.append_gap_ms);
                 self.schedule(delay, Event::WriterAppend);
             }
             Err(_) => self.schedule(3, Event::WriterAppend),
@@ -634,77 +971,127 @@ impl Sim {
         self.writer.ensemble_changed(next, self.now_ms);
     }
 
+    /// A crash: the process is gone with every request waiting for an fsync (no
+    /// answer ever comes), and the journal keeps its synced bytes plus, sometimes,
+    /// a torn prefix of the unsynced ones, the rest reading back as zeros or garbage.
+    fn crash(&mut self, b: usize) {
+        if !self.bookies[b].up() {
+            return;
+        }
+        let mut torn = StdRng::seed_from_u64(self.rng.random());
+        let fill = if torn.random_ratio(1, 2) {
+            0
+        } else {
+            torn.random()
+        };
+        let bookie = &mut self.bookies[b];
+        bookie.core = None;
+        bookie.epoch += 1;
+        bookie.journal = bookie.journal.crashed(
+            |_, unsynced| {
+                if unsynced > 0 && torn.random_ratio(1, 3) {
+                    torn.random_range(0..=unsynced)
+                } else {
+                    0
+                }
+            },
+            fill,
+        );
+        let lost: Vec<Waiting> = std::mem::take(&mut bookie.waiting).into_values().collect();
+        for w in lost {
+            let msg = match w.kind {
+                Kind::Add(entry_id) => Msg::AddResp {
+                    bookie: b,
+                    position: w.position,
+                    entry_id,
+                    outcome: AddOutcome::Ok,
+                },
+                Kind::Read(entry_id) => Msg::ReadResp {
+                    position: w.position,
+                    entry_id,
+                    outcome: ReadOutcome::Failed,
+                },
+            };
+            self.time_out(w.from, &msg);
+        }
+    }
+
+    /// Sends a bookie's answer back to whoever asked.
+    fn answer(&mut self, b: usize, w: Waiting, resp: &Response) {
+        let msg = match w.kind {
+            Kind::Add(entry_id) => Msg::AddResp {
+                bookie: b,
+                position: w.position,
+                entry_id,
+                outcome: add_outcome(resp),
+            },
+            Kind::Read(entry_id) => Msg::ReadResp {
+                position: w.position,
+                entry_id,
+                outcome: read_outcome(resp),
+            },
+        };
+        self.send(w.from, msg);
+    }
+
+    /// Hands a request to the bookie's real handling; an answer that must wait for
+    /// the journal comes with a later fsync, which the simulation schedules.
     fn bookie_receive(&mut self, b: usize, msg: Msg) -> Result<(), String> {
-        if !self.bookies[b].up {
+        if !self.bookies[b].up() {
             self.time_out(Node::Bookie(b), &msg);
             return Ok(());
         }
-        match msg {
+        let (waiting, req) = match msg {
             Msg::Add {
                 from,
                 position,
                 recovery,
                 entry,
-            } => {
-                let bookie = &mut self.bookies[b];
-                if bookie.fenced && !recovery {
-                    let msg = Msg::AddResp {
-                        bookie: b,
-                        position,
-                        entry_id: entry.entry_id(),
-                        outcome: AddOutcome::Fenced,
-                    };
-                    self.send(from, msg);
-                    return Ok(());
-                }
-                let entry_id = entry.entry_id();
-                if let Some(existing) = bookie
-                    .synced
-                    .get(&entry_id)
-                    .or(bookie.unsynced.get(&entry_id))
-                    && existing != &entry
-                {
-                    return Err(format!(
-                        "bookie {b} got different bytes for entry {entry_id}"
-                    ));
-                }
-                bookie.unsynced.insert(entry_id, entry);
-                let epoch = bookie.epoch;
-                let delay = self.rng.random_range(0..4);
-                self.schedule(
-                    delay,
-                    Event::Synced {
-                        bookie: b,
-                        epoch,
-                        from,
-                        position,
-                        entry_id,
-                    },
-                );
-            }
+            } => (
+                Waiting {
+                    from,
+                    position,
+                    kind: Kind::Add(entry.entry_id()),
+                },
+                Request::AddEntry(AddEntry {
+                    master_key: master_key(),
+                    recovery,
+                    entry,
+                }),
+            ),
+            // Recovery's reads are fencing reads, as in the real driver.
             Msg::Read {
                 from,
                 position,
                 entry_id,
-            } => {
-                // Fencing reads make the fence durable before answering.
-                let bookie = &mut self.bookies[b];
-                bookie.fenced = true;
-                let found = match entry_id {
-                    None => bookie.synced.last_key_value().map(|(_, e)| e.clone()),
-                    Some(id) => bookie.synced.get(&id).cloned(),
-                };
-                let outcome = found.map_or(ReadOutcome::Absent, ReadOutcome::Found);
-                self.send(
+            } => (
+                Waiting {
                     from,
-                    Msg::ReadResp {
-                        position,
-                        entry_id,
-                        outcome,
-                    },
-                );
+                    position,
+                    kind: Kind::Read(entry_id),
+                },
+                Request::ReadEntry(ReadEntry {
+                    ledger_id: 1,
+                    target: entry_id.map_or(ReadTarget::Last, ReadTarget::Entry),
+                    fence: true,
+                    master_key: master_key(),
+                    long_poll: None,
+                }),
+            ),
+            Msg::AddResp { .. } | Msg::ReadResp { .. } => return Ok(()),
+        };
+        let token = self.next_token;
+        self.next_token += 1;
+        let bookie = &mut self.bookies[b];
+        let core = bookie.core.as_mut().expect("checked up above");
+        match core.handle(token, req) {
+            Handled::Reply(resp) => self.answer(b, waiting, &resp),
+            Handled::Pending => {
+                bookie.waiting.insert(token, waiting);
+                let epoch = bookie.epoch;
+                let delay = self.rng.random_range(bookie.fsync_ms.clone());
+                self.schedule(delay, Event::Fsync { bookie: b, epoch });
             }
-            Msg::AddResp { .. } | Msg::ReadResp { .. } => {}
         }
         Ok(())
     }
@@ -818,7 +1205,7 @@ impl Sim {
         }
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&mut self) -> Result<(), String> {
         let LedgerState::Closed {
             last_entry_id,
             length,
@@ -868,17 +1255,23 @@ impl Sim {
         }
         for entry_id in 0..=last_entry_id.max(-1) {
             let entry_id = entry_id as u64;
-            let segment = self
-                .metadata
-                .segments
-                .iter()
-                .rev()
-                .find(|s| s.first_entry_id <= entry_id)
-                .expect("segment 0 starts at entry 0");
+            let ensemble = self.ensemble_of(entry_id);
             let mut copies = 0;
+            let mut damaged = 0;
             for position in self.quorum.write_set(entry_id).positions() {
-                let b = bookie_index(&segment.ensemble[position]);
-                if let Some(entry) = self.bookies[b].synced.get(&entry_id) {
+                let b = bookie_index(&ensemble[position]);
+                let stored = match self.bookies[b].stored(entry_id) {
+                    // A copy damaged during the run (and not rewritten since) is still
+                    // there, and the bookie says so: IoError, not "no such entry".
+                    Err(Status::IoError) if self.damaged.contains(&(b, entry_id)) => {
+                        damaged += 1;
+                        continue;
+                    }
+                    other => other.map_err(|status| {
+                        format!("bookie {b} read of entry {entry_id}: {status:?}")
+                    })?,
+                };
+                if let Some(entry) = stored {
                     if entry.verify().is_err()
                         || entry.payload() != self.appended[entry_id as usize]
                     {
@@ -896,7 +1289,7 @@ impl Sim {
             }
             // Acknowledged entries were fsynced on Qa members of their write set, and
             // recovered ones rewritten to Qa: crashes lose only unsynced writes.
-            if copies < self.quorum.ack_quorum() {
+            if copies + damaged < self.quorum.ack_quorum() || copies == 0 {
                 return Err(format!(
                     "entry {entry_id} (≤ last entry {last_entry_id}) has {copies} readable copies, fewer than Qa"
                 ));
@@ -904,18 +1297,29 @@ impl Sim {
         }
         // Same bytes everywhere, for every copy of every entry, including those past
         // the end that a reader will never be served.
-        let mut seen: BTreeMap<u64, &Entry> = BTreeMap::new();
-        for (b, bookie) in self.bookies.iter().enumerate() {
-            for (id, entry) in &bookie.synced {
-                if let Some(other) = seen.insert(*id, entry)
+        let mut seen: BTreeMap<u64, Entry> = BTreeMap::new();
+        for b in 0..BOOKIES {
+            for id in self.bookies[b].entry_ids() {
+                let entry = match self.bookies[b].stored(id) {
+                    Err(Status::IoError) if self.damaged.contains(&(b, id)) => continue,
+                    other => other,
+                }
+                .map_err(|status| format!("bookie {b} read of entry {id}: {status:?}"))?
+                .ok_or_else(|| format!("bookie {b} lists entry {id} but has no copy"))?;
+                if let Some(other) = seen.insert(id, entry.clone())
                     && other != entry
                 {
                     return Err(format!("bookie {b} holds other bytes for entry {id}"));
                 }
             }
         }
-        let fenced: BTreeSet<usize> = (0..BOOKIES).filter(|b| self.bookies[*b].fenced).collect();
-        if fenced.is_empty() && last_entry_id >= 0 {
+        let fenced = (0..BOOKIES).any(|b| {
+            self.bookies[b]
+                .core
+                .as_ref()
+                .is_some_and(|core| core.table().is_fenced(1))
+        });
+        if !fenced && last_entry_id >= 0 {
             return Err("ledger closed without fencing any bookie".into());
         }
         Ok(())
@@ -945,6 +1349,7 @@ fn ledger_guarantees_hold_under_faults() {
     let seeds = env_u64("FOLIO_SIM_SEEDS", 300);
     let base = env_u64("FOLIO_SIM_SEED_BASE", 0);
     let mut closed_nonempty = 0;
+    let mut total = Stats::default();
     for seed in base..base + seeds {
         let mut sim = Sim::new(seed);
         if let Err(failure) = sim.run() {
@@ -956,6 +1361,11 @@ fn ledger_guarantees_hold_under_faults() {
                 sim.appended.len()
             );
         }
+        total.restarts += sim.stats.restarts;
+        total.checkpoints += sim.stats.checkpoints;
+        total.damaged += sim.stats.damaged;
+        total.multi_file_journals += sim.stats.multi_file_journals;
+        total.damaged_mid_run += sim.stats.damaged_mid_run;
         if matches!(sim.metadata.state, LedgerState::Closed { last_entry_id, .. } if last_entry_id >= 0)
         {
             closed_nonempty += 1;
@@ -966,4 +1376,14 @@ fn ledger_guarantees_hold_under_faults() {
         seeds < 20 || closed_nonempty * 2 > seeds,
         "only {closed_nonempty} of {seeds} runs closed a non-empty ledger"
     );
+    assert!(
+        seeds < 20
+            || (total.restarts > 0
+                && total.checkpoints > 0
+                && total.damaged > 0
+                && total.damaged_mid_run > 0
+                && total.multi_file_journals > 0),
+        "the faults did not happen: {total:?}"
+    );
+    eprintln!("{seeds} seeds from {base}: {closed_nonempty} closed non-empty; {total:?}");
 }
