@@ -6,6 +6,12 @@
 //! size. Every byte passes through `observe` (MD5 for the ETag, requested checksums)
 //! on its way.
 //!
+//! Copies: an entry is gathered as slices of the body's own buffers ([`EntryParts`],
+//! no copy), and the ledger writer copies those once, straight into the encoded entry.
+//! Only small pieces (under [`COALESCE_BELOW_BYTES`]) are copied into a side buffer
+//! first, so that a body arriving in tiny chunks cannot make an entry out of millions
+//! of slices.
+//!
 //! Orphans: before the ledger is created, its id is queued for GC with reason Orphan
 //! and a grace period. The caller's final namespace transaction (object put, part put)
 //! removes that entry with [`Written::orphan`]; if the request fails anywhere, the
@@ -76,12 +82,12 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let entry_size = limits.entry_size_bytes.max(1) as usize;
-    let mut buffer = BytesMut::new();
+    let mut entry = EntryParts::default();
     let mut size_bytes = 0u64;
     let mut open: Option<(LedgerWriter, GcItem)> = None;
     let mut pending: VecDeque<PendingAppend> = VecDeque::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(UploadError::Body)?;
+        let mut chunk = chunk.map_err(UploadError::Body)?;
         size_bytes += chunk.len() as u64;
         if size_bytes > limits.max_object_bytes {
             return Err(UploadError::TooLarge {
@@ -89,15 +95,18 @@ where
             });
         }
         observe(&chunk);
-        buffer.extend_from_slice(&chunk);
-        while buffer.len() >= entry_size {
-            let entry = buffer.split_to(entry_size).freeze();
-            append(ledgers, db, limits, &mut open, &mut pending, entry).await?;
+        while !chunk.is_empty() {
+            let take = (entry_size - entry.len).min(chunk.len());
+            entry.push(chunk.split_to(take));
+            if entry.len == entry_size {
+                let parts = entry.take();
+                append(ledgers, db, limits, &mut open, &mut pending, parts).await?;
+            }
         }
     }
-    if !buffer.is_empty() {
-        let entry = buffer.split().freeze();
-        append(ledgers, db, limits, &mut open, &mut pending, entry).await?;
+    if entry.len > 0 {
+        let parts = entry.take();
+        append(ledgers, db, limits, &mut open, &mut pending, parts).await?;
     }
     let Some((writer, orphan)) = open else {
         return Ok(Written {
@@ -122,19 +131,60 @@ where
     })
 }
 
+/// Pieces smaller than this are copied into a side buffer rather than kept as slices.
+pub const COALESCE_BELOW_BYTES: usize = 16 * 1024;
+
+/// The payload of the entry being gathered: slices of the body's buffers, in order,
+/// plus a side buffer for small pieces. At most `entry_size / COALESCE_BELOW_BYTES`
+/// slices plus as many side-buffer flushes, so the list stays short.
+#[derive(Default)]
+struct EntryParts {
+    parts: Vec<Bytes>,
+    /// Small pieces not yet in `parts`; they come after every element of `parts`.
+    small: BytesMut,
+    /// Bytes in `parts` and `small`.
+    len: usize,
+}
+
+impl EntryParts {
+    fn push(&mut self, piece: Bytes) {
+        self.len += piece.len();
+        if piece.len() < COALESCE_BELOW_BYTES {
+            self.small.extend_from_slice(&piece);
+            if self.small.len() >= COALESCE_BELOW_BYTES {
+                self.parts.push(self.small.split().freeze());
+            }
+        } else {
+            if !self.small.is_empty() {
+                self.parts.push(self.small.split().freeze());
+            }
+            self.parts.push(piece);
+        }
+    }
+
+    /// The pieces gathered, in order; leaves `self` empty.
+    fn take(&mut self) -> Vec<Bytes> {
+        if !self.small.is_empty() {
+            self.parts.push(self.small.split().freeze());
+        }
+        self.len = 0;
+        std::mem::take(&mut self.parts)
+    }
+}
+
 async fn append<E>(
     ledgers: &LedgerClient,
     db: &Db,
     limits: UploadLimits,
     open: &mut Option<(LedgerWriter, GcItem)>,
     pending: &mut VecDeque<PendingAppend>,
-    entry: Bytes,
+    parts: Vec<Bytes>,
 ) -> Result<(), UploadError<E>> {
     let writer = match open {
         Some((writer, _)) => writer,
         None => &open.insert(create(ledgers, db, limits).await?).0,
     };
-    pending.push_back(writer.submit(entry).await?);
+    pending.push_back(writer.submit_parts(parts).await?);
     // Reap acknowledgements that have come in, so an error surfaces early and the
     // queue stays as short as the window.
     while let Some(front) = pending.front_mut() {
@@ -176,4 +226,48 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(parts: &[Bytes]) -> Vec<u8> {
+        parts.iter().flat_map(|p| p.iter()).copied().collect()
+    }
+
+    #[test]
+    fn entry_parts_keep_order_and_slice_large_pieces() {
+        let big = Bytes::from(vec![7u8; COALESCE_BELOW_BYTES * 2]);
+        let mut e = EntryParts::default();
+        e.push(Bytes::from_static(b"ab"));
+        e.push(big.slice(..COALESCE_BELOW_BYTES));
+        e.push(Bytes::from_static(b"c"));
+        e.push(Bytes::from_static(b"d"));
+        assert_eq!(e.len, COALESCE_BELOW_BYTES + 4);
+        let parts = e.take();
+        let mut expected = b"ab".to_vec();
+        expected.extend_from_slice(&big[..COALESCE_BELOW_BYTES]);
+        expected.extend_from_slice(b"cd");
+        assert_eq!(joined(&parts), expected);
+        // The large piece is passed through as a slice of the same buffer, not copied.
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].as_ptr(), big.as_ptr());
+        assert_eq!(e.len, 0);
+        assert!(e.take().is_empty());
+    }
+
+    #[test]
+    fn tiny_pieces_are_coalesced() {
+        let mut e = EntryParts::default();
+        let mut expected = Vec::new();
+        for i in 0..(COALESCE_BELOW_BYTES * 3) {
+            let b = (i % 251) as u8;
+            e.push(Bytes::copy_from_slice(&[b]));
+            expected.push(b);
+        }
+        let parts = e.take();
+        assert!(parts.len() <= 3, "{} parts", parts.len());
+        assert_eq!(joined(&parts), expected);
+    }
 }

@@ -30,7 +30,8 @@ const TICK: Duration = Duration::from_millis(50);
 
 enum Command {
     Append {
-        payload: Bytes,
+        /// The entry's payload, in pieces joined when the entry is encoded.
+        parts: Vec<Bytes>,
         reply: oneshot::Sender<Result<u64, LedgerError>>,
     },
     Close {
@@ -108,9 +109,16 @@ impl LedgerWriter {
     /// Queues `payload` as the next entry, waiting while the in-flight window is
     /// full. The returned future resolves once the entry is acknowledged.
     pub async fn submit(&self, payload: Bytes) -> Result<PendingAppend, LedgerError> {
+        self.submit_parts(vec![payload]).await
+    }
+
+    /// Like [`LedgerWriter::submit`], with the payload given as the concatenation of
+    /// `parts`: the parts are copied once, straight into the encoded entry (no joining
+    /// copy first).
+    pub async fn submit_parts(&self, parts: Vec<Bytes>) -> Result<PendingAppend, LedgerError> {
         let (reply, rx) = oneshot::channel();
         self.commands
-            .send(Command::Append { payload, reply })
+            .send(Command::Append { parts, reply })
             .await
             .map_err(|_| self.closed())?;
         Ok(PendingAppend {
@@ -193,11 +201,11 @@ impl Driver {
     }
 
     fn retry_deferred(&mut self) {
-        while let Some(Command::Append { payload, reply }) = self.deferred.pop_front() {
-            match self.core.append(&payload, self.inner.now_ms()) {
+        while let Some(Command::Append { parts, reply }) = self.deferred.pop_front() {
+            match self.core.append_parts(&parts, self.inner.now_ms()) {
                 Ok(entry_id) => self.waiting.push_back((entry_id, Instant::now(), reply)),
                 Err(WriteError::WindowFull { .. }) => {
-                    self.deferred.push_front(Command::Append { payload, reply });
+                    self.deferred.push_front(Command::Append { parts, reply });
                     return;
                 }
                 Err(err) => {

@@ -8,12 +8,18 @@
 //!
 //! Credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`. It writes into
 //! bucket `s3bench` (created if missing) under keys `obj-<worker>-<n>`.
+//!
+//! By default the SDK's own defaults apply: an in-memory body is signed with its real
+//! SHA-256 in `x-amz-content-sha256` and carries an `x-amz-checksum-crc32` header, so
+//! the server hashes every byte with SHA-256, MD5 (ETag) and CRC32. `--unsigned-payload
+//! true` sends `UNSIGNED-PAYLOAD` instead, and `--checksum false` sends no checksum
+//! (only when required), to measure those costs apart.
 
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
+use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
@@ -22,6 +28,8 @@ struct Args {
     size: usize,
     concurrency: usize,
     seconds: u64,
+    unsigned_payload: bool,
+    checksum: bool,
 }
 
 fn parse_size(s: &str) -> Option<usize> {
@@ -44,6 +52,8 @@ fn args() -> Result<Args, String> {
         size: 1 << 20,
         concurrency: 16,
         seconds: 20,
+        unsigned_payload: false,
+        checksum: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +70,16 @@ fn args() -> Result<Args, String> {
                 out.seconds = value
                     .parse()
                     .map_err(|_| format!("bad --seconds {value}"))?
+            }
+            "--unsigned-payload" => {
+                out.unsigned_payload = value
+                    .parse()
+                    .map_err(|_| format!("bad --unsigned-payload {value} (true or false)"))?
+            }
+            "--checksum" => {
+                out.checksum = value
+                    .parse()
+                    .map_err(|_| format!("bad --checksum {value} (true or false)"))?
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -83,9 +103,11 @@ fn report(phase: &str, a: &Args, mut lat: Vec<Duration>, elapsed: Duration) {
     let ops = lat.len() as f64 / elapsed.as_secs_f64();
     let mib = ops * a.size as f64 / (1 << 20) as f64;
     println!(
-        "{phase} size={} concurrency={} ops={} ops/s={ops:.1} MiB/s={mib:.1} p50={:.2}ms p99={:.2}ms",
+        "{phase} size={} concurrency={} unsigned_payload={} checksum={} ops={} ops/s={ops:.1} MiB/s={mib:.1} p50={:.2}ms p99={:.2}ms",
         a.size,
         a.concurrency,
+        a.unsigned_payload,
+        a.checksum,
         lat.len(),
         percentile(&lat, 0.50),
         percentile(&lat, 0.99)
@@ -97,8 +119,14 @@ async fn main() -> Result<(), String> {
     let a = args()?;
     let key = std::env::var("AWS_ACCESS_KEY_ID").map_err(|_| "set AWS_ACCESS_KEY_ID")?;
     let secret = std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| "set AWS_SECRET_ACCESS_KEY")?;
+    let checksums = if a.checksum {
+        RequestChecksumCalculation::WhenSupported
+    } else {
+        RequestChecksumCalculation::WhenRequired
+    };
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .request_checksum_calculation(checksums)
         .region(Region::new("us-east-1"))
         .endpoint_url(&a.endpoint)
         .force_path_style(true)
@@ -114,18 +142,23 @@ async fn main() -> Result<(), String> {
     let mut workers = Vec::new();
     for w in 0..a.concurrency {
         let (s3, payload) = (s3.clone(), payload.clone());
+        let unsigned = a.unsigned_payload;
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut n = 0u64;
             while started.elapsed() < deadline {
                 let t = Instant::now();
-                s3.put_object()
+                let put = s3
+                    .put_object()
                     .bucket("s3bench")
                     .key(format!("obj-{w}-{n}"))
-                    .body(ByteStream::from(payload.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| format!("PUT failed: {e:?}"))?;
+                    .body(ByteStream::from(payload.clone()));
+                let sent = if unsigned {
+                    put.customize().disable_payload_signing().send().await
+                } else {
+                    put.send().await
+                };
+                sent.map_err(|e| format!("PUT failed: {e:?}"))?;
                 lat.push(t.elapsed());
                 n += 1;
             }
