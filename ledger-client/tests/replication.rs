@@ -219,6 +219,32 @@ async fn read_all(client: &LedgerClient, ledger_id: u64, entries: u64) {
     }
 }
 
+/// A worker copying at about 30 kB/s (about 4 s for a 120-entry ledger: time to
+/// change the cluster part-way), and its pass, started.
+fn start_slow_pass(
+    cluster: &Cluster,
+    client: &LedgerClient,
+) -> (
+    Arc<ReplicationWorker>,
+    tokio::task::JoinHandle<Result<folio_ledger::WorkerPass, folio_ledger::WorkerError>>,
+) {
+    let slow = Arc::new(ReplicationWorker::new(
+        cluster.db.clone(),
+        client.clone(),
+        WorkerConfig {
+            max_bytes_per_sec: 30_000,
+            window_entries: 2,
+            ..worker_config()
+        },
+        "slow".into(),
+    ));
+    let pass = tokio::spawn({
+        let slow = slow.clone();
+        async move { slow.run_once().await }
+    });
+    (slow, pass)
+}
+
 /// Claim: a lost bookie's position is taken by a replacement that holds every entry
 /// of the position, and only then does the metadata name it; the ledger then survives
 /// the loss of a second bookie.
@@ -339,21 +365,7 @@ async fn a_target_lost_mid_copy_fails_the_pass_and_a_later_pass_uses_another() {
     mark(&cluster, id, &lost);
 
     let client = cluster.client(fast_config());
-    let slow = Arc::new(ReplicationWorker::new(
-        cluster.db.clone(),
-        client.clone(),
-        WorkerConfig {
-            // About 4 s for the whole ledger: time to stop the target part-way.
-            max_bytes_per_sec: 30_000,
-            window_entries: 2,
-            ..worker_config()
-        },
-        "slow".into(),
-    ));
-    let pass = tokio::spawn({
-        let slow = slow.clone();
-        async move { slow.run_once().await }
-    });
+    let (slow, pass) = start_slow_pass(&cluster, &client);
     // Wait until the copy is under way, and learn its target from the queue record.
     let started = Instant::now();
     let target = loop {
@@ -419,20 +431,7 @@ async fn a_lost_bookie_returning_mid_copy_leaves_consistent_metadata() {
     mark(&cluster, id, &lost);
 
     let client = cluster.client(fast_config());
-    let slow = Arc::new(ReplicationWorker::new(
-        cluster.db.clone(),
-        client.clone(),
-        WorkerConfig {
-            max_bytes_per_sec: 30_000,
-            window_entries: 2,
-            ..worker_config()
-        },
-        "slow".into(),
-    ));
-    let pass = tokio::spawn({
-        let slow = slow.clone();
-        async move { slow.run_once().await }
-    });
+    let (slow, pass) = start_slow_pass(&cluster, &client);
     let started = Instant::now();
     loop {
         assert!(started.elapsed() < Duration::from_secs(20), "copy starts");

@@ -161,6 +161,44 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Starts `folio gateway` in front of `bookies`, with an embedded namespace in a
+    /// fresh directory, E=3, Qw=3, Qa=2, 64 KiB entries, and `extra` flags.
+    pub fn start_gateway(bookies: &[BookieProcess], extra: &[&str]) -> Server {
+        let list = bookies
+            .iter()
+            .map(|b| b.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let data = tempfile::tempdir().expect("temp dir");
+        let namespace = data.path().join("namespace").to_string_lossy().into_owned();
+        let args: Vec<String> = [
+            "gateway",
+            "--metadata-dir",
+            &namespace,
+            "--bookies",
+            &list,
+            "--ensemble-size",
+            "3",
+            "--write-quorum",
+            "3",
+            "--ack-quorum",
+            "2",
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--entry-size",
+            "64KiB",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect();
+        Server::start_command(&args, data)
+    }
+}
+
 /// A running `folio bookie` process on a free loopback port, killed on drop.
 pub struct BookieProcess {
     child: Child,

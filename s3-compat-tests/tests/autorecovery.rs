@@ -35,30 +35,7 @@ fn gateway(bookies: &[BookieProcess]) -> Server {
 
 /// [`gateway`] with `extra` flags.
 fn gateway_with(bookies: &[BookieProcess], extra: &[&str]) -> Server {
-    let list = bookies
-        .iter()
-        .map(|b| b.addr().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let data = tempfile::tempdir().expect("temp dir");
-    let args: Vec<String> = [
-        "gateway",
-        "--metadata-dir",
-        &data.path().join("namespace").to_string_lossy(),
-        "--bookies",
-        &list,
-        "--ensemble-size",
-        "3",
-        "--write-quorum",
-        "3",
-        "--ack-quorum",
-        "2",
-        "--s3-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--entry-size",
-        "64KiB",
+    let fast = [
         "--autorecovery-lost-bookie-delay",
         "2s",
         "--autorecovery-audit-interval",
@@ -69,12 +46,9 @@ fn gateway_with(bookies: &[BookieProcess], extra: &[&str]) -> Server {
         "1s",
         "--autorecovery-check-interval",
         "1s",
-    ]
-    .iter()
-    .chain(extra)
-    .map(|s| s.to_string())
-    .collect();
-    Server::start_command(&args, data)
+    ];
+    let all: Vec<&str> = fast.iter().chain(extra).copied().collect();
+    Server::start_gateway(bookies, &all)
 }
 
 /// Object `i`'s bytes: 0 to ~200 KiB, so objects span one to four entries.

@@ -13,34 +13,7 @@ async fn gateway_with_three_bookie_processes() {
     let bookies: Vec<BookieProcess> = (0..3)
         .map(|i| BookieProcess::start(&format!("gw-bookie-{i}")))
         .collect();
-    let list = bookies
-        .iter()
-        .map(|b| b.addr().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let data = tempfile::tempdir().expect("temp dir");
-    let args: Vec<String> = [
-        "gateway",
-        "--metadata-dir",
-        &data.path().join("namespace").to_string_lossy(),
-        "--bookies",
-        &list,
-        "--ensemble-size",
-        "3",
-        "--write-quorum",
-        "3",
-        "--ack-quorum",
-        "2",
-        "--s3-listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--entry-size",
-        "64KiB",
-    ]
-    .map(String::from)
-    .to_vec();
-    let server = Server::start_command(&args, data);
+    let server = Server::start_gateway(&bookies, &[]);
     let s3 = client(&server);
     s3.create_bucket()
         .bucket("cluster")
