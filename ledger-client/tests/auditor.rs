@@ -287,6 +287,49 @@ async fn a_stopped_bookie_is_lost_only_after_the_delay() {
     assert_eq!(auditor.counters().ledgers_marked, want.len() as u64);
 }
 
+/// A newly elected auditor gives a bookie that has been down for a long time (say,
+/// the whole cluster was stopped) the full delay to heartbeat again, counted from the
+/// start of its term, before it marks that bookie's ledgers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_auditor_waits_the_delay_even_for_a_long_dead_bookie() {
+    let mut cluster = Cluster::start(3).await;
+    let client = cluster.client(fast_config());
+    let ledgers = write_ledgers(&cluster.db, &client, 6).await;
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    prober.probe_once().await.expect("probe");
+    let victim = 1;
+    let lost = cluster.addresses[victim].as_str().to_owned();
+    cluster.stop(victim).await;
+    // Its registry lease lapses long before any auditor runs.
+    let lease = prober_config().interval * prober_config().lease_intervals;
+    tokio::time::sleep(lease + LOST_DELAY * 2).await;
+    prober.probe_once().await.expect("probe");
+    assert_eq!(state_of(&cluster.db, &lost).await, BookieState::Down);
+
+    let auditor = Auditor::new(
+        cluster.db.clone(),
+        client.clone(),
+        auditor_config(),
+        "late".into(),
+    );
+    let term = Instant::now();
+    loop {
+        let report = auditor.audit_once().await.expect("audit");
+        if report.ledgers_marked > 0 {
+            assert!(
+                term.elapsed() + Duration::from_millis(2) >= LOST_DELAY,
+                "marked {:?} into the term, before the delay",
+                term.elapsed()
+            );
+            break;
+        }
+        assert!(queue(&cluster.db).await.is_empty());
+        assert!(term.elapsed() < Duration::from_secs(10), "never marked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(queue(&cluster.db).await, on(&ledgers, &lost));
+}
+
 /// Decommissioning marks the bookie's ledgers at once, heartbeats keep the state, and
 /// placement from the registry never picks it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

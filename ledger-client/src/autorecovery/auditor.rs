@@ -120,6 +120,11 @@ struct State {
     /// When the last fragment check and orphan scan ran (Unix ms).
     last_check_ms: Option<u64>,
     last_orphan_scan_ms: Option<u64>,
+    /// When this term began (Unix ms). A bookie counts as down from no earlier than
+    /// this, so a freshly elected auditor (say, after the whole cluster restarted)
+    /// gives bookies the full recovery delay to heartbeat again before it marks
+    /// their ledgers, as BookKeeper's auditor does.
+    term_started_ms: u64,
 }
 
 /// The auditor. See the module header.
@@ -232,6 +237,7 @@ impl Auditor {
                 // A new term: forget progress made under another.
                 *state = State {
                     epoch: Some(lease.epoch),
+                    term_started_ms: now_ms,
                     ..State::default()
                 };
             }
@@ -356,12 +362,14 @@ impl Auditor {
     }
 
     /// Whether `record` is lost at `now_ms`: decommissioned, or down for longer than
-    /// the recovery delay (down since its heartbeat lease lapsed).
-    fn is_lost(&self, record: &BookieRecord, now_ms: u64) -> bool {
+    /// the recovery delay (down since its heartbeat lease lapsed, or since this term
+    /// began if that is later).
+    fn is_lost(&self, record: &BookieRecord, now_ms: u64, term_started_ms: u64) -> bool {
         match record.effective_state(now_ms) {
             BookieState::Decommissioned => true,
             BookieState::Down => {
-                let down_since = record.last_heartbeat_ms.saturating_add(record.lease_ms);
+                let lapsed = record.last_heartbeat_ms.saturating_add(record.lease_ms);
+                let down_since = lapsed.max(term_started_ms);
                 now_ms.saturating_sub(down_since) > millis(self.config.lost_bookie_recovery_delay)
             }
             BookieState::ReadWrite | BookieState::ReadOnly => false,
@@ -377,15 +385,16 @@ impl Auditor {
         let registry = self.db.transact(|tx, _| bookies::list(tx)).await?;
         let lost: Vec<(String, u64)> = {
             let mut state = lock(&self.state);
+            let term_started_ms = state.term_started_ms;
             // A bookie that is back is forgotten, so that losing it again rescans.
             state.scanned_lost.retain(|address, _| {
                 registry
                     .iter()
-                    .any(|(_, r)| &r.address == address && self.is_lost(r, now_ms))
+                    .any(|(_, r)| &r.address == address && self.is_lost(r, now_ms, term_started_ms))
             });
             registry
                 .iter()
-                .filter(|(_, r)| self.is_lost(r, now_ms))
+                .filter(|(_, r)| self.is_lost(r, now_ms, term_started_ms))
                 .filter(|(_, r)| state.scanned_lost.get(&r.address) != Some(&r.last_heartbeat_ms))
                 .map(|(_, r)| (r.address.clone(), r.last_heartbeat_ms))
                 .collect()
