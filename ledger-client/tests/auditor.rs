@@ -9,8 +9,7 @@ use bytes::Bytes;
 use folio_bookie::{Bookie, BookieConfig};
 use folio_ledger::autorecovery::{Auditor, AuditorConfig, BookieProber, ProberConfig};
 use folio_ledger::{
-    AuditError, BookieId, BookiePool, BookieSource, Candidate, ClientConfig, LedgerClient,
-    OpenMode, QuorumConfig, WriterConfig,
+    AuditError, BookieId, BookiePool, BookieSource, Candidate, LedgerClient, OpenMode, QuorumConfig,
 };
 use folio_namespace::bookies::{self, BookieState};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore, leases, ledgers, under_replicated};
@@ -18,20 +17,7 @@ use folio_proto::{DeleteLedger, GetLedgerEntries, Request, Response, Status};
 
 mod common;
 
-use common::Cluster;
-
-fn fast_config() -> ClientConfig {
-    ClientConfig {
-        request_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_millis(500),
-        speculative_read_delay: Duration::from_millis(50),
-        writer: WriterConfig {
-            add_timeout_ms: 2_000,
-            ..WriterConfig::default()
-        },
-        ..ClientConfig::default()
-    }
-}
+use common::{Cluster, fast_config};
 
 /// Registry leases of 2 × 100 ms.
 fn prober_config() -> ProberConfig {

@@ -5,27 +5,13 @@
 //! ("Ledger guarantees") it checks.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use bytes::Bytes;
-use folio_ledger::{ClientConfig, LedgerError, OpenMode, QuorumConfig, WriteError, WriterConfig};
+use folio_ledger::{LedgerError, OpenMode, QuorumConfig, WriteError};
 
 mod common;
 
-use common::Cluster;
-
-fn fast_config() -> ClientConfig {
-    ClientConfig {
-        request_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_millis(500),
-        speculative_read_delay: Duration::from_millis(50),
-        writer: WriterConfig {
-            add_timeout_ms: 2_000,
-            ..WriterConfig::default()
-        },
-        ..ClientConfig::default()
-    }
-}
+use common::{Cluster, fast_config};
 
 fn payload(i: u64, len: usize) -> Bytes {
     (0..len)

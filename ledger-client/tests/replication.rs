@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use folio_bookie::{Bookie, BookieConfig};
 use folio_ledger::{
-    BookieId, BookiePool, BookieSource, Candidate, ClientConfig, LedgerClient, OpenMode,
-    ReplicationWorker, WorkerConfig, WriterConfig,
+    BookieId, BookiePool, BookieSource, Candidate, LedgerClient, OpenMode, ReplicationWorker,
+    WorkerConfig,
 };
 use folio_namespace::bookies::{self, BookieRecord, BookieState};
 use folio_namespace::ledgers::{self, LedgerMetadata, LedgerState};
@@ -24,22 +24,9 @@ use folio_proto::{
 
 mod common;
 
-use common::Cluster;
+use common::{Cluster, fast_config};
 
 const ENTRY_BYTES: usize = 1000;
-
-fn fast_config() -> ClientConfig {
-    ClientConfig {
-        request_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_millis(500),
-        speculative_read_delay: Duration::from_millis(50),
-        writer: WriterConfig {
-            add_timeout_ms: 2_000,
-            ..WriterConfig::default()
-        },
-        ..ClientConfig::default()
-    }
-}
 
 fn worker_config() -> WorkerConfig {
     WorkerConfig {
@@ -132,6 +119,18 @@ fn mark(cluster: &Cluster, ledger_id: u64, bookie: &BookieId) {
         .db
         .run(|tx, _| under_replicated::mark(tx, ledger_id, bookie.as_str(), now_ms()))
         .expect("mark");
+}
+
+/// Stops bookie `i` for good, registers it down, and marks `ids` as missing its copy
+/// (as the auditor would). Returns its address.
+async fn lose(cluster: &mut Cluster, i: usize, ids: &[u64]) -> BookieId {
+    let lost = cluster.addresses[i].clone();
+    cluster.stop(i).await;
+    register(cluster, i, BookieState::Down);
+    for id in ids {
+        mark(cluster, *id, &lost);
+    }
+    lost
 }
 
 fn record(cluster: &Cluster, ledger_id: u64) -> Option<UnderReplicated> {
@@ -259,12 +258,7 @@ async fn replaces_a_lost_bookie_and_survives_a_second_loss() {
     for _ in 0..4 {
         ids.push(write_ledger(&writer, 30, true).await);
     }
-    let lost = cluster.addresses[0].clone();
-    cluster.stop(0).await;
-    register(&cluster, 0, BookieState::Down);
-    for id in &ids {
-        mark(&cluster, *id, &lost);
-    }
+    let lost = lose(&mut cluster, 0, &ids).await;
 
     let client = cluster.client(fast_config());
     let worker = ReplicationWorker::new(
@@ -310,12 +304,7 @@ async fn two_workers_race_on_one_queue() {
     for _ in 0..6 {
         ids.push(write_ledger(&writer, 20, true).await);
     }
-    let lost = cluster.addresses[1].clone();
-    cluster.stop(1).await;
-    register(&cluster, 1, BookieState::Down);
-    for id in &ids {
-        mark(&cluster, *id, &lost);
-    }
+    let lost = lose(&mut cluster, 1, &ids).await;
     let client = cluster.client(fast_config());
     let make = |name: &str| {
         Arc::new(ReplicationWorker::new(
@@ -359,10 +348,7 @@ async fn a_target_lost_mid_copy_fails_the_pass_and_a_later_pass_uses_another() {
     let writer = client_on(&cluster, &[0, 1, 2]);
     let id = write_ledger(&writer, 120, true).await;
     let before = metadata(&cluster, id);
-    let lost = cluster.addresses[0].clone();
-    cluster.stop(0).await;
-    register(&cluster, 0, BookieState::Down);
-    mark(&cluster, id, &lost);
+    let lost = lose(&mut cluster, 0, &[id]).await;
 
     let client = cluster.client(fast_config());
     let (slow, pass) = start_slow_pass(&cluster, &client);
@@ -425,10 +411,7 @@ async fn a_lost_bookie_returning_mid_copy_leaves_consistent_metadata() {
     }
     let writer = client_on(&cluster, &[0, 1, 2]);
     let id = write_ledger(&writer, 120, true).await;
-    let lost = cluster.addresses[0].clone();
-    cluster.stop(0).await;
-    register(&cluster, 0, BookieState::Down);
-    mark(&cluster, id, &lost);
+    lose(&mut cluster, 0, &[id]).await;
 
     let client = cluster.client(fast_config());
     let (slow, pass) = start_slow_pass(&cluster, &client);
@@ -474,10 +457,7 @@ async fn an_open_ledger_is_recovered_after_the_grace_period() {
     let writer = client_on(&cluster, &[0, 1, 2]);
     let id = write_ledger(&writer, 25, false).await;
     assert_eq!(metadata(&cluster, id).state, LedgerState::Open);
-    let lost = cluster.addresses[2].clone();
-    cluster.stop(2).await;
-    register(&cluster, 2, BookieState::Down);
-    mark(&cluster, id, &lost);
+    let lost = lose(&mut cluster, 2, &[id]).await;
 
     let client = cluster.client(fast_config());
     let worker = ReplicationWorker::new(
@@ -584,10 +564,7 @@ async fn a_worker_whose_lease_ran_out_does_not_change_the_metadata() {
     }
     let writer = client_on(&cluster, &[0, 1, 2]);
     let id = write_ledger(&writer, 40, true).await;
-    let lost = cluster.addresses[0].clone();
-    cluster.stop(0).await;
-    register(&cluster, 0, BookieState::Down);
-    mark(&cluster, id, &lost);
+    let lost = lose(&mut cluster, 0, &[id]).await;
     let client = cluster.client(fast_config());
     let stale = Arc::new(ReplicationWorker::new(
         cluster.db.clone(),
@@ -890,9 +867,7 @@ async fn run_drains_the_queue_and_stops_on_shutdown() {
     }
     let writer = client_on(&cluster, &[0, 1, 2]);
     let id = write_ledger(&writer, 10, true).await;
-    let lost = cluster.addresses[1].clone();
-    cluster.stop(1).await;
-    register(&cluster, 1, BookieState::Down);
+    let lost = lose(&mut cluster, 1, &[]).await;
     let worker = ReplicationWorker::new(
         cluster.db.clone(),
         cluster.client(fast_config()),

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use folio_bookie::{Bookie, BookieConfig, BookieHandle};
-use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient};
+use std::time::Duration;
+
+use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, WriterConfig};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 
 /// Bookies and a namespace, removed with their temp directory on drop.
@@ -86,4 +88,19 @@ async fn start_bookie(
     let mut config = BookieConfig::new(dir.join(format!("bookie-{i}")), listen);
     config.bookie_id = format!("bookie-{i}");
     Bookie::start(config).await.expect("bookie starts")
+}
+
+/// Client settings for tests: short timeouts, so a stopped bookie is noticed fast.
+#[allow(dead_code)] // not every test binary uses it
+pub fn fast_config() -> ClientConfig {
+    ClientConfig {
+        request_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_millis(500),
+        speculative_read_delay: Duration::from_millis(50),
+        writer: WriterConfig {
+            add_timeout_ms: 2_000,
+            ..WriterConfig::default()
+        },
+        ..ClientConfig::default()
+    }
 }
