@@ -139,15 +139,7 @@ fn logs(data_dir: &Path) -> BTreeMap<u64, u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_compaction_loses_no_live_entry() {
-    let seed = std::env::var("FOLIO_COMPACTION_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
+    let seed = common::seed("FOLIO_COMPACTION_SEED");
     eprintln!("compaction crash seed: {seed} (rerun with FOLIO_COMPACTION_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().expect("tempdir");
