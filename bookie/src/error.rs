@@ -41,6 +41,19 @@ pub enum JournalError {
     /// The journal is shutting down.
     #[error("journal is shut down")]
     ShutDown,
+    /// A journal file older than the newest has a bad record: it was fsynced whole
+    /// before the next file was created, so this is damage to acknowledged data.
+    #[error(
+        "journal file {file_id:016x}.jnl is damaged at offset {offset} ({end:?}); a newer journal file exists, so this part was fsynced and acknowledged. Refusing to start rather than lose acknowledged entries: see docs/operations.md, \"A damaged journal\""
+    )]
+    Damaged {
+        /// The file id.
+        file_id: u64,
+        /// Offset just after its last good record.
+        offset: u64,
+        /// Why the scan stopped.
+        end: crate::journal::ScanEnd,
+    },
     /// A journal file does not start with the journal header.
     #[error("journal file {path} has a bad header")]
     BadHeader {

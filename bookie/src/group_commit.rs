@@ -39,6 +39,10 @@ use tokio::sync::oneshot;
 use crate::error::JournalError;
 use crate::journal::{JOURNAL_HEADER_BYTES, JournalDir, JournalFile, JournalPos, JournalRecord};
 
+/// Capacity the group buffer keeps for small records (large entries are written
+/// from their own buffers).
+const GROUP_BUFFER_BYTES: usize = 1 << 20;
+
 /// Largest group the writer syncs itself when the syncer is idle.
 pub const INLINE_SYNC_MAX_BYTES: usize = 256 << 10;
 
@@ -140,6 +144,13 @@ impl JournalFiles {
             return None;
         }
         if self.file_len > JOURNAL_HEADER_BYTES && self.file_len + bytes as u64 > self.file_bytes {
+            // The file is synced whole before the next one exists, so replay may
+            // take a bad record in any but the newest file for damage.
+            if let Err(e) = self.file.sync() {
+                tracing::error!(error = %e, file_id = self.file_id, "journal: fsync before rolling failed; journal is broken");
+                self.broken = true;
+                return None;
+            }
             match self.dir.create(self.file_id + 1) {
                 Ok(file) => {
                     self.file_id += 1;
@@ -154,16 +165,20 @@ impl JournalFiles {
             }
         }
         self.buf.clear();
-        self.buf.reserve(bytes);
+        self.buf.reserve(bytes.min(GROUP_BUFFER_BYTES));
+        let mut parts = Vec::new();
         for r in records {
-            r.encode(&mut self.buf);
+            r.encode_parts(&mut self.buf, &mut parts);
         }
-        if let Err(e) = self.file.append(&self.buf) {
+        if !self.buf.is_empty() {
+            parts.push(self.buf.split().freeze());
+        }
+        if let Err(e) = self.file.append(&parts) {
             tracing::error!(error = %e, file_id = self.file_id, "journal: write failed; journal is broken");
             self.broken = true;
             return None;
         }
-        self.file_len += self.buf.len() as u64;
+        self.file_len += parts.iter().map(|p| p.len() as u64).sum::<u64>();
         Some((
             self.file.clone(),
             JournalPos {

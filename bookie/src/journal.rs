@@ -10,14 +10,26 @@
 //! ```
 //!
 //! Replay reads records in order and stops at the first one that is cut short, has a
-//! zero length, or fails its CRC: that is the torn tail of a write that was never
-//! fsynced, so never acknowledged. This module holds the record codec, replay, and
-//! the [`JournalDir`] boundary with a real and an in-memory implementation; the
-//! group-commit threads live in [`crate::group_commit`].
+//! zero length, or fails its CRC. In the newest file that is the torn tail of a
+//! write that was never fsynced, so never acknowledged: start-up cuts it off
+//! ([`repair_tail`]) before a new file is started. Every older file was fsynced whole
+//! before the next one was created (the writer syncs a file before rolling), so a
+//! bad record there is damage to acknowledged data, and replay refuses it
+//! ([`JournalError::Damaged`]) rather than answer `NoSuchEntry` for what it lost.
+//!
+//! An add record's CRC is computed from the entry's own CRC32C digest (verified
+//! before the add was admitted) with `crc32c_combine`, not by a second pass over the
+//! payload; the bytes on disk are the same either way. Large entries are written
+//! straight from the request's buffer with a gathered write ([`JournalFile::append`]
+//! takes the parts of a group), not copied into a group buffer first.
+//!
+//! This module holds the record codec, replay, and the [`JournalDir`] boundary with a
+//! real and an in-memory implementation; the group-commit threads live in
+//! [`crate::group_commit`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -96,14 +108,16 @@ impl JournalRecord {
 
     /// Appends the encoded record to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
+        if let JournalRecord::Add(e) = self {
+            put_add_header(e, dst);
+            dst.put_slice(e.as_bytes());
+            return;
+        }
         let start = dst.len();
         dst.put_u32(0);
         dst.put_u32(0);
         match self {
-            JournalRecord::Add(e) => {
-                dst.put_u8(TYPE_ADD);
-                dst.put_slice(e.as_bytes());
-            }
+            JournalRecord::Add(_) => unreachable!("handled above"),
             JournalRecord::Fence { ledger_id } => {
                 dst.put_u8(TYPE_FENCE);
                 dst.put_u64(*ledger_id);
@@ -130,6 +144,21 @@ impl JournalRecord {
         let crc = crc32c::crc32c(&dst[body..]);
         dst[start..start + 4].copy_from_slice(&len.to_be_bytes());
         dst[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+    }
+
+    /// Encodes the record for a gathered write: small records (and the headers of
+    /// large adds) go into `buf`; a large add's entry bytes are pushed to `parts` as
+    /// they are, without a copy, after whatever `buf` holds so far. The bytes of
+    /// `parts` then `buf`, in order, equal [`JournalRecord::encode`]'s.
+    pub fn encode_parts(&self, buf: &mut BytesMut, parts: &mut Vec<Bytes>) {
+        match self {
+            JournalRecord::Add(e) if e.encoded_len() >= GATHER_MIN_BYTES => {
+                put_add_header(e, buf);
+                parts.push(buf.split().freeze());
+                parts.push(e.as_bytes().clone());
+            }
+            _ => self.encode(buf),
+        }
     }
 
     fn decode(body: Bytes) -> Option<JournalRecord> {
@@ -171,6 +200,30 @@ impl JournalRecord {
             _ => return None,
         })
     }
+}
+
+/// Entries at least this large are written from their own buffer (a gathered
+/// write) instead of being copied into the group's buffer.
+const GATHER_MIN_BYTES: usize = 16 << 10;
+
+/// Writes an add record's length, CRC and type. The CRC covers the type byte and
+/// the entry's bytes; it is derived from the entry's digest (CRC32C over everything
+/// but the digest), which the bookie verified before admitting the add. Were the
+/// digest wrong, replay's own check of the entry would still refuse the record.
+fn put_add_header(e: &Entry, dst: &mut BytesMut) {
+    let bytes = e.as_bytes();
+    let n = bytes.len();
+    let len = u32::try_from(1 + n).unwrap_or(u32::MAX);
+    let crc = if n < GATHER_MIN_BYTES {
+        crc32c::crc32c_append(crc32c::crc32c(&[TYPE_ADD]), bytes)
+    } else {
+        let digest_len = folio_proto::ENTRY_DIGEST_BYTES;
+        let body = crc32c::crc32c_combine(crc32c::crc32c(&[TYPE_ADD]), e.digest(), n - digest_len);
+        crc32c::crc32c_append(body, &bytes[n - digest_len..])
+    };
+    dst.put_u32(len);
+    dst.put_u32(crc);
+    dst.put_u8(TYPE_ADD);
 }
 
 /// The journal file header.
@@ -245,8 +298,9 @@ pub fn scan(data: &Bytes, from: u64) -> Scan {
 
 /// An open journal file that the group-commit threads append to and sync.
 pub trait JournalFile: Send + Sync {
-    /// Appends bytes at the end of the file (not durable until [`JournalFile::sync`]).
-    fn append(&self, data: &[u8]) -> std::io::Result<()>;
+    /// Appends `parts`, in order, at the end of the file (not durable until
+    /// [`JournalFile::sync`]).
+    fn append(&self, parts: &[Bytes]) -> std::io::Result<()>;
     /// Makes every appended byte durable (fdatasync).
     fn sync(&self) -> std::io::Result<()>;
 }
@@ -259,8 +313,10 @@ pub trait JournalDir: Send + Sync {
     fn create(&self, id: u64) -> Result<Arc<dyn JournalFile>, JournalError>;
     /// Reads a whole file.
     fn read(&self, id: u64) -> Result<Bytes, JournalError>;
-    /// Deletes a file.
+    /// Deletes a file (durably: the directory is synced).
     fn remove(&self, id: u64) -> Result<(), JournalError>;
+    /// Cuts a file to `len` bytes, durably.
+    fn truncate(&self, id: u64, len: u64) -> Result<(), JournalError>;
 }
 
 /// Journal files in a directory of the real file system, named `{id:016x}.jnl`.
@@ -288,8 +344,21 @@ struct FsJournalFile {
 }
 
 impl JournalFile for FsJournalFile {
-    fn append(&self, data: &[u8]) -> std::io::Result<()> {
-        (&self.file).write_all(data)
+    fn append(&self, parts: &[Bytes]) -> std::io::Result<()> {
+        // At most IOV_MAX (1024 on Linux) slices per call.
+        for chunk in parts.chunks(1024) {
+            let mut slices: Vec<IoSlice<'_>> = chunk.iter().map(|p| IoSlice::new(p)).collect();
+            let mut rest = &mut slices[..];
+            while !rest.is_empty() {
+                match (&self.file).write_vectored(rest) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn sync(&self) -> std::io::Result<()> {
@@ -348,6 +417,17 @@ impl JournalDir for FsJournalDir {
     fn remove(&self, id: u64) -> Result<(), JournalError> {
         let path = self.path(id);
         fs::remove_file(&path).context(|| format!("remove journal file {}", path.display()))?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    fn truncate(&self, id: u64, len: u64) -> Result<(), JournalError> {
+        let path = self.path(id);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(len).and_then(|()| f.sync_all()))
+            .context(|| format!("truncate journal file {} to {len} bytes", path.display()))?;
         Ok(())
     }
 }
@@ -376,12 +456,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl JournalFile for MemJournalFile {
-    fn append(&self, data: &[u8]) -> std::io::Result<()> {
+    fn append(&self, parts: &[Bytes]) -> std::io::Result<()> {
         let mut files = lock(&self.files);
         let f = files
             .get_mut(&self.id)
             .ok_or(std::io::ErrorKind::NotFound)?;
-        f.written.extend_from_slice(data);
+        for p in parts {
+            f.written.extend_from_slice(p);
+        }
         Ok(())
     }
 
@@ -460,6 +542,29 @@ impl JournalDir for MemJournalDir {
         lock(&self.files).remove(&id);
         Ok(())
     }
+
+    fn truncate(&self, id: u64, len: u64) -> Result<(), JournalError> {
+        let mut files = lock(&self.files);
+        if let Some(f) = files.get_mut(&id) {
+            let len = usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(f.written.len());
+            f.written.truncate(len);
+            f.synced_len = f.synced_len.min(len);
+        }
+        Ok(())
+    }
+}
+
+/// The torn end of the newest journal file, found by replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TornTail {
+    /// The file.
+    pub file_id: u64,
+    /// Why its scan stopped.
+    pub end: ScanEnd,
+    /// Offset just after its last good record (0: the file has no valid header).
+    pub valid_end: u64,
 }
 
 /// What replay found.
@@ -469,11 +574,17 @@ pub struct ReplayOutcome {
     pub records: u64,
     /// The highest journal file id seen (new files must use a higher one).
     pub last_file_id: Option<u64>,
-    /// Files whose scan stopped at a torn, zeroed or corrupt record.
-    pub torn_files: Vec<(u64, ScanEnd, u64)>,
+    /// The newest file's torn tail (unacknowledged writes), if it has one: cut it
+    /// off with [`repair_tail`] before writing a newer file.
+    pub torn_tail: Option<TornTail>,
 }
 
 /// Replays every record at or after `from`, in journal order, into `apply`.
+///
+/// A scan may stop early only in the newest file (its torn tail, reported in
+/// [`ReplayOutcome::torn_tail`]), or at the zero-filled unused end of an older file.
+/// Anything else in an older file is damage to fsynced records, answered
+/// [`JournalError::Damaged`].
 pub fn replay(
     dir: &dyn JournalDir,
     from: JournalPos,
@@ -487,12 +598,17 @@ pub fn replay(
         if id < from.file_id {
             continue;
         }
+        let newest = Some(id) == last;
         let data = match dir.read(id) {
             Ok(data) => data,
             // A crash while creating the newest file can leave it without its header
             // (creation syncs the header before any record is written to it).
-            Err(JournalError::BadHeader { .. }) if Some(id) == last => {
-                outcome.torn_files.push((id, ScanEnd::Truncated, 0));
+            Err(JournalError::BadHeader { .. }) if newest => {
+                outcome.torn_tail = Some(TornTail {
+                    file_id: id,
+                    end: ScanEnd::Truncated,
+                    valid_end: 0,
+                });
                 continue;
             }
             Err(e) => return Err(e),
@@ -509,11 +625,42 @@ pub fn replay(
                 },
             );
         }
-        if s.end != ScanEnd::Clean {
-            outcome.torn_files.push((id, s.end, s.valid_end));
+        let unused_end = s.end == ScanEnd::Zeroed
+            && usize::try_from(s.valid_end)
+                .ok()
+                .and_then(|v| data.get(v..))
+                .is_some_and(|rest| rest.iter().all(|b| *b == 0));
+        match s.end {
+            ScanEnd::Clean => {}
+            _ if newest => {
+                outcome.torn_tail = Some(TornTail {
+                    file_id: id,
+                    end: s.end,
+                    valid_end: s.valid_end,
+                });
+            }
+            _ if unused_end => {}
+            end => {
+                return Err(JournalError::Damaged {
+                    file_id: id,
+                    offset: s.valid_end,
+                    end,
+                });
+            }
         }
     }
     Ok(outcome)
+}
+
+/// Cuts the newest file's torn tail off (or removes the file if it has no valid
+/// header), durably, so that once a newer file exists every older one ends cleanly
+/// and a bad record in it can only mean damage.
+pub fn repair_tail(dir: &dyn JournalDir, tail: &TornTail) -> Result<(), JournalError> {
+    if tail.valid_end == 0 {
+        dir.remove(tail.file_id)
+    } else {
+        dir.truncate(tail.file_id, tail.valid_end)
+    }
 }
 
 #[cfg(test)]
@@ -579,5 +726,45 @@ mod tests {
             assert_eq!(s.records.len(), whole, "cut at {cut}");
             assert_eq!(s.valid_end as usize, ends[whole]);
         }
+    }
+
+    /// The gathered encoding (large entries written from their own buffers, their
+    /// record CRC derived from the entry digest) writes exactly the bytes of the
+    /// plain one, and they scan back with every CRC checked.
+    #[test]
+    fn gathered_encoding_equals_plain_and_scans_back() {
+        let mut records = all_kinds();
+        for len in [0, 1, GATHER_MIN_BYTES - 5, GATHER_MIN_BYTES, 1 << 20] {
+            records.push(JournalRecord::Add(entry(3, len as u64, len)));
+            records.push(JournalRecord::Fence { ledger_id: 3 });
+        }
+        let mut plain = BytesMut::from(&file_header()[..]);
+        let mut buf = BytesMut::from(&file_header()[..]);
+        let mut parts = Vec::new();
+        for r in &records {
+            r.encode(&mut plain);
+            r.encode_parts(&mut buf, &mut parts);
+        }
+        parts.push(buf.split().freeze());
+        assert!(parts.len() > 3, "large entries were gathered, not copied");
+        let gathered: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        assert_eq!(gathered, plain.to_vec());
+        let s = scan(&Bytes::from(gathered), 0);
+        assert_eq!(s.end, ScanEnd::Clean);
+        let got: Vec<_> = s.records.into_iter().map(|(r, _)| r).collect();
+        assert_eq!(got, records);
+    }
+
+    /// A large add whose payload changed after encoding fails the record CRC.
+    #[test]
+    fn a_changed_payload_in_a_large_add_fails_its_crc() {
+        let r = JournalRecord::Add(entry(3, 9, 1 << 16));
+        let mut buf = BytesMut::from(&file_header()[..]);
+        r.encode(&mut buf);
+        let mid = buf.len() / 2;
+        buf[mid] ^= 1;
+        let s = scan(&buf.freeze(), 0);
+        assert_eq!(s.end, ScanEnd::Corrupt);
+        assert!(s.records.is_empty());
     }
 }

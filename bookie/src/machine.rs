@@ -174,7 +174,8 @@ pub(crate) struct Recovered {
 
 /// Start-up recovery: loads the persisted metas and tombstones, then replays the
 /// journal from the checkpoint mark into the table and the storage (journal order;
-/// replay stops at a torn tail, which was never acknowledged).
+/// replay stops at the newest file's torn tail, which was never acknowledged, and
+/// cuts it off; damage to an older file refuses start-up).
 pub(crate) fn recover(
     storage: &LedgerStorage,
     journal_dir: &dyn JournalDir,
@@ -186,13 +187,14 @@ pub(crate) fn recover(
         apply_to_storage(storage, &record);
         table.apply(&record);
     })?;
-    for (file_id, end, valid_end) in &outcome.torn_files {
+    if let Some(tail) = &outcome.torn_tail {
         tracing::warn!(
-            file_id,
-            ?end,
-            valid_end,
-            "journal replay stopped at a torn or zeroed tail (unacknowledged writes)"
+            file_id = tail.file_id,
+            end = ?tail.end,
+            valid_end = tail.valid_end,
+            "journal replay stopped at the newest file's torn tail (unacknowledged writes); cutting it off"
         );
+        journal::repair_tail(journal_dir, tail)?;
     }
     let first_file_id = outcome
         .last_file_id
@@ -469,8 +471,10 @@ fn with_status(resp: Response, status: Status) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::JournalError;
     use crate::index::MemIndex;
     use crate::journal::MemJournalDir;
+    use bytes::Bytes;
     use folio_proto::{AddEntry, EntryHeader, MasterKey, ReadTarget};
 
     fn add(entry_id: u64, recovery: bool) -> Request {
@@ -529,6 +533,59 @@ mod tests {
             panic!("plain reads answer at once")
         };
         assert_eq!(status(&r1), Status::NoSuchEntry);
+    }
+
+    /// Start-up cuts the newest journal file's torn tail off before starting a new
+    /// file, so a second crash and restart still replays (the torn file is no longer
+    /// the newest); damage to an older, fsynced file refuses start-up instead.
+    #[test]
+    fn torn_tails_are_cut_at_start_up_and_older_damage_refuses_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let index = Arc::new(MemIndex::default());
+        let mut jdir = MemJournalDir::default();
+        for round in 0..3u64 {
+            let mut core =
+                BookieCore::open(dir.path(), Box::new(index.clone()), Arc::new(jdir.clone()))
+                    .unwrap_or_else(|e| panic!("round {round}: reopen after a torn tail: {e}"));
+            for e in 0..round {
+                let Handled::Reply(r) = core.handle(10 + e, read(e, false)) else {
+                    panic!("plain reads answer at once")
+                };
+                assert_eq!(status(&r), Status::Ok, "round {round}: entry {e}");
+            }
+            assert!(matches!(
+                core.handle(1, add(round, false)),
+                Handled::Pending
+            ));
+            assert_eq!(status(&core.sync()[0].1), Status::Ok);
+            // An unsynced add whose bytes reach the disk as garbage, then a crash.
+            assert!(matches!(
+                core.handle(2, add(round + 1, false)),
+                Handled::Pending
+            ));
+            drop(core);
+            jdir = jdir.crashed(|_, n| n / 2, 0xA5);
+        }
+        // Damage a record in the oldest file, which a newer one follows.
+        let ids = jdir.list().expect("list");
+        assert!(ids.len() >= 3, "{ids:?}");
+        let mut data = jdir.read(ids[0]).expect("read").to_vec();
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        jdir.remove(ids[0]).expect("remove");
+        let file = jdir.create(ids[0]).expect("create");
+        file.append(&[Bytes::copy_from_slice(
+            &data[JOURNAL_HEADER_BYTES as usize..],
+        )])
+        .expect("append");
+        file.sync().expect("sync");
+        match BookieCore::open(dir.path(), Box::new(index), Arc::new(jdir)) {
+            Err(StartError::Journal(JournalError::Damaged { file_id, .. })) => {
+                assert_eq!(file_id, ids[0])
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("started on a damaged journal"),
+        }
     }
 
     #[test]

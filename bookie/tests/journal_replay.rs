@@ -1,6 +1,7 @@
 //! Journal durability (docs/protocol.md §Durability, docs/format.md §Journal):
-//! an append acknowledged by the group-commit journal survives any crash, and replay
-//! of a torn, zeroed or garbage tail stops at the last good record.
+//! an append acknowledged by the group-commit journal survives any crash, replay of
+//! a torn, zeroed or garbage tail stops at the last good record, and a bad record in
+//! an older (fsynced) file is refused as damage.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,7 +45,7 @@ fn record(i: u64, len: usize) -> JournalRecord {
 fn replayed(dir: &dyn JournalDir) -> (Vec<JournalRecord>, journal::ReplayOutcome) {
     let mut out = Vec::new();
     let outcome = journal::replay(dir, JournalPos::default(), |r, _| out.push(r))
-        .expect("replay never fails on torn tails");
+        .expect("replay never fails on a torn tail of the newest file");
     (out, outcome)
 }
 
@@ -115,8 +116,15 @@ async fn acknowledged_appends_survive_any_crash_point() {
             }
             last = Some(e.entry_id());
         }
-        for (_, end, _) in &outcome.torn_files {
-            assert_ne!(*end, ScanEnd::Clean);
+        // Only the newest file can be torn: the writer syncs a file before rolling.
+        if let Some(t) = outcome.torn_tail {
+            assert_ne!(t.end, ScanEnd::Clean);
+            assert_eq!(Some(t.file_id), outcome.last_file_id, "seed {seed}");
+            // Cutting it off leaves a journal that replays the same, cleanly.
+            journal::repair_tail(&crashed, &t).expect("repair");
+            let (again, outcome) = replayed(&crashed);
+            assert_eq!(again, got, "seed {seed}");
+            assert!(outcome.torn_tail.is_none(), "seed {seed}");
         }
         feeder.await.expect("feeder");
         journal.shutdown();
@@ -165,10 +173,21 @@ async fn real_journal_file_with_torn_tail_replays_to_last_good_record() {
         std::fs::write(&path, &data).expect("write");
         let (got, outcome) = replayed(&dir);
         assert_eq!(got, records);
-        assert_eq!(outcome.torn_files.len(), 1);
+        let tail = outcome.torn_tail.expect("a torn tail");
+        assert_eq!(tail.file_id, 1);
         let bytes = Bytes::from(data);
         let scan = journal::scan(&bytes, 0);
         assert_eq!(scan.records.len(), records.len());
+        assert_eq!(tail.valid_end, scan.valid_end);
+        // Start-up cuts the tail off durably: the file ends after its last record.
+        journal::repair_tail(&dir, &tail).expect("repair");
+        assert_eq!(
+            std::fs::metadata(&path).expect("stat").len(),
+            scan.valid_end
+        );
+        let (again, outcome) = replayed(&dir);
+        assert_eq!(again, records);
+        assert!(outcome.torn_tail.is_none());
     }
 }
 
@@ -197,5 +216,81 @@ fn headerless_newest_journal_file_is_skipped() {
     assert_eq!(outcome.last_file_id, Some(2));
     // An older file without a header is real damage, and replay says so.
     std::fs::write(tmp.path().join(format!("{:016x}.jnl", 1)), b"").expect("write");
+    assert!(journal::replay(&dir, JournalPos::default(), |_, _| {}).is_err());
+}
+
+/// Writes `n` records through the journal into real files small enough to roll,
+/// and returns the directory and the records.
+fn rolled_journal(n: u64) -> (tempfile::TempDir, FsJournalDir, Vec<JournalRecord>) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = FsJournalDir::open(tmp.path()).expect("open");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let config = GroupCommitConfig {
+        group_wait: Duration::ZERO,
+        group_bytes: 1 << 20,
+        file_bytes: 2_000,
+    };
+    let journal = Journal::start(
+        Arc::new(dir.clone()),
+        1,
+        config,
+        Arc::new(Recorder::default()),
+    )
+    .expect("start");
+    let records: Vec<_> = (0..n).map(|i| record(i, 300)).collect();
+    for r in &records {
+        rt.block_on(journal.append(vec![r.clone()]))
+            .expect("answered")
+            .expect("durable");
+    }
+    journal.shutdown();
+    (tmp, dir, records)
+}
+
+/// A flipped byte in a journal file that is not the newest is damage to fsynced,
+/// acknowledged records: replay refuses it (naming the file) instead of stopping
+/// there and carrying on as if those records had never been written.
+#[test]
+fn damage_in_an_older_journal_file_is_refused() {
+    let (tmp, dir, _) = rolled_journal(20);
+    let ids = dir.list().expect("list");
+    assert!(ids.len() >= 3, "the journal rolled: {ids:?}");
+    let path = tmp.path().join(format!("{:016x}.jnl", ids[0]));
+    let mut data = std::fs::read(&path).expect("read");
+    let mid = data.len() / 2;
+    data[mid] ^= 0x40;
+    std::fs::write(&path, &data).expect("write");
+    let err =
+        journal::replay(&dir, JournalPos::default(), |_, _| {}).expect_err("damage is refused");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, folio_bookie::JournalError::Damaged { file_id, .. } if file_id == ids[0]),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("damaged") && msg.contains(&format!("{:016x}.jnl", ids[0])),
+        "{msg}"
+    );
+}
+
+/// An older file whose end is zero-filled (preallocated space never used) is not
+/// damage: every record before the zeros replays.
+#[test]
+fn zero_filled_end_of_an_older_journal_file_is_not_damage() {
+    let (tmp, dir, records) = rolled_journal(20);
+    let ids = dir.list().expect("list");
+    assert!(ids.len() >= 2);
+    let path = tmp.path().join(format!("{:016x}.jnl", ids[0]));
+    let mut data = std::fs::read(&path).expect("read");
+    data.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&path, &data).expect("write");
+    let (got, outcome) = replayed(&dir);
+    assert_eq!(got, records);
+    assert!(outcome.torn_tail.is_none());
+    // But a zeroed hole followed by more bytes is damage.
+    data.extend_from_slice(&[7u8; 16]);
+    std::fs::write(&path, &data).expect("write");
     assert!(journal::replay(&dir, JournalPos::default(), |_, _| {}).is_err());
 }
