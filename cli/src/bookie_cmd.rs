@@ -78,7 +78,7 @@ pub struct BookieArgs {
     /// Start read-only: serve reads, fences and recovery adds only.
     #[arg(long)]
     pub read_only: bool,
-    /// Request bytes one connection may have in flight before TooManyRequests [default: 256MiB].
+    /// Bytes one connection may hold (requests, unwritten answers) before the bookie stops reading it and refuses adds [default: 256MiB].
     #[arg(long)]
     pub max_inflight_per_connection: Option<String>,
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
