@@ -12,9 +12,11 @@
 //! - While the budget is spent (charged ≥ B) the reader stops reading the socket,
 //!   as Netty does with autoread off: TCP flow control then holds the client back.
 //!   A client that pipelines reads and does not read its answers stalls itself.
-//! - An add that would push past B is answered TooManyRequests at once, as
-//!   BookKeeper refuses adds it cannot take: its body is dropped and the small
-//!   refusal is charged like any answer. Other requests wait until they fit.
+//! - An add is answered TooManyRequests at once when the requests being handled
+//!   would pass B with it: its body is dropped and the small refusal is charged
+//!   like any answer. Answers waiting for a slow peer do not count here (they
+//!   already stop the reading), since a refused add costs the writer an ensemble
+//!   change. Other requests wait until they fit in B.
 //! - Requests whose answer may be much larger than the request (entry reads,
 //!   listings, scrub reports) are also limited in number: at most
 //!   max(1, B / max_frame_bytes) of them are being handled at once (BookKeeper's
@@ -22,7 +24,8 @@
 //!   most about B more.
 //!
 //! One request is always admitted when nothing is charged, however large. A
-//! connection thus holds below about 2·B plus one frame, plus its read buffer.
+//! connection thus holds below about 3·B plus one frame (requests ≤ B, answers
+//! ≤ B plus those of the large-answer requests, ≤ B), plus its read buffer.
 //! The bookie-wide sum of charges is the `folio_bookie_inflight_bytes` gauge.
 //!
 //! A frame that cannot be delimited (over the size cap, bad version) closes the
@@ -81,10 +84,12 @@ pub(crate) async fn serve(
     conns.shutdown().await;
 }
 
-/// One connection's memory budget: bytes charged, large-answer requests being
-/// handled, and a wake-up for a reader waiting for either to drop.
+/// One connection's memory budget: bytes charged (requests and answers), of them
+/// the bytes of requests being handled, large-answer requests being handled, and a
+/// wake-up for a reader waiting for any of them to drop.
 struct Budget {
     charged: AtomicUsize,
+    requests: AtomicUsize,
     large_answers: AtomicUsize,
     max_bytes: usize,
     max_large_answers: usize,
@@ -99,26 +104,47 @@ impl Budget {
         now == 0 || now + bytes <= self.max_bytes
     }
 
+    /// Whether an add of `bytes` may be admitted: judged on the requests being
+    /// handled only, as answers waiting for a slow peer already stop the reading,
+    /// and a refused add costs the writer an ensemble change.
+    fn fits_request(&self, bytes: usize) -> bool {
+        let now = self.requests.load(Ordering::Acquire);
+        now == 0 || now + bytes <= self.max_bytes
+    }
+
     fn spent(&self) -> bool {
         self.charged.load(Ordering::Acquire) >= self.max_bytes
     }
 
-    fn charge(self: &Arc<Self>, bytes: usize) -> Charge {
+    fn large_slot_free(&self) -> bool {
+        self.large_answers.load(Ordering::Acquire) < self.max_large_answers
+    }
+
+    /// Charges an answer (or a refusal) until it is written.
+    fn charge_answer(self: &Arc<Self>, bytes: usize) -> Charge {
+        self.charge(bytes, false, false)
+    }
+
+    /// Charges a request until it is answered; `large` takes a large-answer slot.
+    fn charge_request(self: &Arc<Self>, bytes: usize, large: bool) -> Charge {
+        self.charge(bytes, true, large)
+    }
+
+    fn charge(self: &Arc<Self>, bytes: usize, request: bool, large_answer: bool) -> Charge {
         self.charged.fetch_add(bytes, Ordering::AcqRel);
+        if request {
+            self.requests.fetch_add(bytes, Ordering::AcqRel);
+        }
+        if large_answer {
+            self.large_answers.fetch_add(1, Ordering::AcqRel);
+        }
         self.metrics.inflight_charged(bytes);
         Charge {
             budget: self.clone(),
             bytes,
-            large_answer: false,
+            request,
+            large_answer,
         }
-    }
-
-    /// Charges a request whose answer may be large, taking one of its slots.
-    fn charge_large(self: &Arc<Self>, bytes: usize) -> Charge {
-        self.large_answers.fetch_add(1, Ordering::AcqRel);
-        let mut c = self.charge(bytes);
-        c.large_answer = true;
-        c
     }
 }
 
@@ -128,12 +154,16 @@ impl Budget {
 struct Charge {
     budget: Arc<Budget>,
     bytes: usize,
+    request: bool,
     large_answer: bool,
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
         self.budget.charged.fetch_sub(self.bytes, Ordering::AcqRel);
+        if self.request {
+            self.budget.requests.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
         self.budget.metrics.inflight_released(self.bytes);
         if self.large_answer {
             self.budget.large_answers.fetch_sub(1, Ordering::AcqRel);
@@ -183,7 +213,7 @@ impl Conn {
     /// Queues an answer the reader makes itself (a refusal), charged like any.
     async fn answer_now(&self, request_id: u64, resp: Response) -> bool {
         let bytes = Frame::new(request_id, resp).to_bytes();
-        let charge = self.budget.charge(bytes.len());
+        let charge = self.budget.charge_answer(bytes.len());
         self.tx.send((bytes, charge)).await.is_ok()
     }
 
@@ -202,29 +232,19 @@ impl Conn {
             }
         };
         let large = large_answer(&req);
-        let charge = if let Request::AddEntry(_) = req {
-            if !self.budget.fits(size) {
+        if let Request::AddEntry(_) = req {
+            if !self.budget.fits_request(size) {
                 let refusal = handler::refusal(&req, Status::TooManyRequests);
                 drop(req);
                 return self.answer_now(request_id, refusal).await;
             }
-            self.budget.charge(size)
-        } else if large {
-            let admitted = self
-                .wait_until(|b| {
-                    b.large_answers.load(Ordering::Acquire) < b.max_large_answers && b.fits(size)
-                })
-                .await;
-            if !admitted {
-                return false;
-            }
-            self.budget.charge_large(size)
-        } else {
-            if !self.wait_until(|b| b.fits(size)).await {
-                return false;
-            }
-            self.budget.charge(size)
-        };
+        } else if !self
+            .wait_until(|b| (!large || b.large_slot_free()) && b.fits(size))
+            .await
+        {
+            return false;
+        }
+        let charge = self.budget.charge_request(size, large);
         let span = tracing::debug_span!("request", request_id, op = ?req.op(), ledger_id = req.ledger_id());
         let shared = self.shared.clone();
         let budget = self.budget.clone();
@@ -235,7 +255,7 @@ impl Conn {
                 let bytes = Frame::new(request_id, resp).to_bytes();
                 // The answer's charge replaces the request's: taken first, so the
                 // connection never looks emptier than it is.
-                let answer = budget.charge(bytes.len());
+                let answer = budget.charge_answer(bytes.len());
                 drop(charge);
                 // Fails only when the writer is gone; the answer is then dropped
                 // and its charge released.
@@ -262,6 +282,7 @@ async fn connection(
     let max_frame = shared.config.max_frame_bytes;
     let budget = Arc::new(Budget {
         charged: AtomicUsize::new(0),
+        requests: AtomicUsize::new(0),
         large_answers: AtomicUsize::new(0),
         max_bytes,
         max_large_answers: (max_bytes / max_frame.max(1)).max(1),

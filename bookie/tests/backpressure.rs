@@ -65,7 +65,8 @@ fn rss_bytes() -> u64 {
 /// §Backpressure: 500 pipelined reads of 1 MiB entries, answers unread for a while.
 /// The bytes the bookie holds for the connection (its in-flight gauge, and this
 /// process's RSS) stay near the 8 MiB budget instead of growing towards 500 MiB;
-/// then every answer arrives, correct, exactly once, and the gauge returns to 0.
+/// then every answer arrives, correct, exactly once, and the gauge returns to 0. A
+/// client that leaves with its answers unread has all of them let go too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_pipelined_reads_keep_memory_bounded() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -127,7 +128,8 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
         rss_before >> 20,
         rss_stalled >> 20
     );
-    // Bound of the server's design: 2·budget + one frame.
+    // The server's bound for reads: the budget, plus the answers of the reads
+    // admitted under it (at most budget / max frame of them), plus one frame.
     let bound = (2 * BUDGET_BYTES + MAX_FRAME_BYTES) as u64;
     assert!(peak <= bound, "in-flight peak {peak} above {bound}");
     assert!(
@@ -178,5 +180,28 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
     assert!(metrics.inflight_bytes_peak() <= bound);
     drop(sock);
+
+    // A client that goes away with answers unread: the bookie lets go of them all.
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    sock.write_all(&out).await.expect("send reads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        metrics.inflight_bytes() > 0,
+        "answers held for the new client"
+    );
+    drop(sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        metrics.inflight_bytes(),
+        0,
+        "charges released after the client left"
+    );
+    assert!(metrics.inflight_bytes_peak() <= bound);
     b.shutdown().await.expect("shutdown");
 }
