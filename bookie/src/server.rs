@@ -58,6 +58,8 @@ const RESPONSE_QUEUE_LEN: usize = 256;
 const COALESCE_BYTES: usize = 1 << 20;
 /// Answers at least this large are written from their own buffer, not copied.
 const DIRECT_WRITE_BYTES: usize = 64 << 10;
+/// How long after shutdown a write may stay blocked by a peer that does not read.
+const SHUTDOWN_WRITE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Accepts connections until shutdown.
 pub(crate) async fn serve(
@@ -337,8 +339,10 @@ async fn connection(
 
 /// Writes answers as they come, gathering those already queued into one write;
 /// each answer's charge is released once it is written. Stops when every sender
-/// is gone, a write fails, or the bookie shuts down (a peer that does not read
-/// would otherwise hold this task forever).
+/// is gone (the reader and every handler done) or a write fails. At shutdown,
+/// answers still coming (adds finishing their fsync) are sent, but a write blocked
+/// for [`SHUTDOWN_WRITE_GRACE`] after it, by a peer that does not read, is given up
+/// rather than hold this task forever.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Outgoing>,
@@ -346,12 +350,7 @@ async fn write_loop(
 ) {
     let mut buf = BytesMut::new();
     let mut batch: Vec<Outgoing> = Vec::new();
-    loop {
-        let first = tokio::select! {
-            first = rx.recv() => first,
-            _ = shutdown.changed() => return,
-        };
-        let Some(first) = first else { return };
+    while let Some(first) = rx.recv().await {
         let mut total = first.0.len();
         batch.push(first);
         while total < COALESCE_BYTES {
@@ -365,7 +364,10 @@ async fn write_loop(
         }
         let written = tokio::select! {
             r = write_batch(&mut wr, &batch, &mut buf) => r,
-            _ = shutdown.changed() => return,
+            () = shutdown_grace_over(&mut shutdown) => {
+                tracing::debug!("peer not reading at shutdown; dropping responses");
+                return;
+            }
         };
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; dropping responses");
@@ -374,6 +376,16 @@ async fn write_loop(
         // Written: release the charges.
         batch.clear();
     }
+}
+
+/// Resolves [`SHUTDOWN_WRITE_GRACE`] after shutdown began (or the bookie is gone).
+async fn shutdown_grace_over(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await;
 }
 
 /// Writes `batch` in order: small answers copied together into `buf`, large ones

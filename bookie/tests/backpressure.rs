@@ -66,7 +66,8 @@ fn rss_bytes() -> u64 {
 /// The bytes the bookie holds for the connection (its in-flight gauge, and this
 /// process's RSS) stay near the 8 MiB budget instead of growing towards 500 MiB;
 /// then every answer arrives, correct, exactly once, and the gauge returns to 0. A
-/// client that leaves with its answers unread has all of them let go too.
+/// client that leaves with its answers unread has all of them let go too, and so
+/// does one that stays without reading once the bookie shuts down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_pipelined_reads_keep_memory_bounded() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -203,5 +204,28 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
         "charges released after the client left"
     );
     assert!(metrics.inflight_bytes_peak() <= bound);
+
+    // A client that stays but never reads does not hold the bookie's writer past
+    // shutdown (plus a short grace): its answers are let go.
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    sock.write_all(&out).await.expect("send reads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        metrics.inflight_bytes() > 0,
+        "answers held for the new client"
+    );
     b.shutdown().await.expect("shutdown");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        metrics.inflight_bytes(),
+        0,
+        "charges released after shutdown though the client never read"
+    );
+    drop(sock);
 }
