@@ -39,7 +39,9 @@ pub struct BookieConfig {
     pub disk_check_interval: Duration,
     /// Start (and stay) read-only.
     pub read_only: bool,
-    /// Request bytes one connection may have in flight before TooManyRequests.
+    /// Bytes one connection may hold (requests being handled, answers not yet
+    /// written) before the bookie stops reading it and refuses adds with
+    /// TooManyRequests.
     pub max_inflight_bytes_per_connection: usize,
     /// Largest frame accepted; a larger one closes the connection.
     pub max_frame_bytes: usize,

@@ -7,7 +7,11 @@
 //! - a non-empty directory without a cookie is refused: it may be another bookie's,
 //!   or this bookie's with files lost, and serving it would answer "no such entry"
 //!   for entries that were acknowledged;
-//! - a cookie that names another bookie, instance or directory set is refused.
+//! - a cookie that names another bookie, instance or directory set is refused;
+//! - cookies of one bookie's directories must agree with each other, also when no
+//!   instance id is configured (which accepts whichever instance is on disk);
+//! - `lost+found` (made by mkfs at a file system's root) does not make a directory
+//!   non-empty, so a fresh disk mounted as a data or journal dir is usable as is.
 //!
 //! Format (UTF-8 text, one `key=value` per line, in this order):
 //!
@@ -77,13 +81,17 @@ impl Cookie {
     }
 }
 
-/// Empty, absent, or holding only a cookie being written by a start that crashed.
+/// Made by mkfs at the root of a file system; says nothing about bookie data.
+const LOST_FOUND: &str = "lost+found";
+
+/// Empty, absent, or holding only a cookie being written by a start that crashed
+/// and `lost+found`.
 fn is_empty_dir(dir: &Path) -> Result<bool, CookieError> {
     let tmp = std::ffi::OsString::from(format!("{COOKIE_FILE}.tmp"));
     match fs::read_dir(dir) {
         Ok(rd) => Ok(rd
             .filter_map(Result::ok)
-            .all(|entry| entry.file_name() == tmp)),
+            .all(|entry| entry.file_name() == tmp || entry.file_name() == LOST_FOUND)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(source) => Err(CookieError::Io(crate::error::IoContext {
             context: format!("list {}", dir.display()),
@@ -102,7 +110,7 @@ pub fn check_or_create(
     new_instance: &str,
 ) -> Result<Cookie, CookieError> {
     // Look at every directory before writing anything, so a refusal changes nothing.
-    let mut found = None;
+    let mut found: Option<(PathBuf, Cookie)> = None;
     let mut fresh = Vec::new();
     for dir in dirs {
         let path = dir.join(COOKIE_FILE);
@@ -113,7 +121,22 @@ pub fn check_or_create(
                     reason,
                 })?;
                 check(dir, &c, bookie_id, instance_id, dirs)?;
-                found = Some(c);
+                match &found {
+                    // `check` compared bookie id and directory set with the
+                    // configuration; the instance is the one field left free when
+                    // no instance id is configured.
+                    Some((first_dir, first)) if first.instance_id != c.instance_id => {
+                        return Err(CookieError::Disagree {
+                            dir: dir.clone(),
+                            other_dir: first_dir.clone(),
+                            field: "instance_id",
+                            found: c.instance_id,
+                            other_found: first.instance_id.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                    None => found = Some((dir.clone(), c)),
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !is_empty_dir(dir)? {
@@ -136,7 +159,7 @@ pub fn check_or_create(
             dir: fresh[0].clone(),
         });
     }
-    let cookie = found.unwrap_or_else(|| Cookie {
+    let cookie = found.map(|(_, c)| c).unwrap_or_else(|| Cookie {
         bookie_id: bookie_id.to_string(),
         instance_id: instance_id.unwrap_or(new_instance).to_string(),
         dirs: dirs.to_vec(),
@@ -231,6 +254,77 @@ mod tests {
         let dirs = vec![tmp.path().to_path_buf()];
         assert!(matches!(
             check_or_create(&dirs, "b1", None, "x"),
+            Err(CookieError::MissingCookie { .. })
+        ));
+    }
+
+    #[test]
+    fn cookies_of_one_bookie_must_agree_without_a_configured_instance() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dirs = vec![tmp.path().join("data"), tmp.path().join("journal")];
+        let stamp = |dir: &Path, instance: &str| {
+            let c = Cookie {
+                bookie_id: "b1".into(),
+                instance_id: instance.into(),
+                dirs: dirs.clone(),
+            };
+            write(dir, &c).expect("write cookie");
+        };
+        stamp(&dirs[0], "cluster-a");
+        stamp(&dirs[1], "cluster-b");
+        match check_or_create(&dirs, "b1", None, "x") {
+            Err(
+                e @ CookieError::Disagree {
+                    field: "instance_id",
+                    ..
+                },
+            ) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("cluster-a") && text.contains("cluster-b"),
+                    "{text}"
+                );
+                assert!(text.contains(&dirs[1].display().to_string()), "{text}");
+            }
+            other => panic!("expected Disagree, got {other:?}"),
+        }
+        // Configured, the instance is checked against each cookie as before.
+        assert!(matches!(
+            check_or_create(&dirs, "b1", Some("cluster-a"), "x"),
+            Err(CookieError::Mismatch {
+                field: "instance_id",
+                ..
+            })
+        ));
+        // Nothing was rewritten by the refusals.
+        let on_disk = |d: &Path| {
+            Cookie::parse(&fs::read_to_string(d.join(COOKIE_FILE)).expect("read"))
+                .expect("parse")
+                .instance_id
+        };
+        assert_eq!(on_disk(&dirs[0]), "cluster-a");
+        assert_eq!(on_disk(&dirs[1]), "cluster-b");
+        stamp(&dirs[1], "cluster-a");
+        let c = check_or_create(&dirs, "b1", None, "x").expect("agreeing cookies");
+        assert_eq!(c.instance_id, "cluster-a");
+    }
+
+    #[test]
+    fn lost_and_found_does_not_make_a_directory_non_empty() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let fresh = tmp.path().join("fresh-fs");
+        std::fs::create_dir_all(fresh.join(LOST_FOUND)).expect("mkdir");
+        let dirs = vec![fresh.clone()];
+        let c = check_or_create(&dirs, "b1", None, "inst").expect("fresh despite lost+found");
+        assert_eq!(c.instance_id, "inst");
+        assert!(fresh.join(COOKIE_FILE).is_file());
+        assert!(fresh.join(LOST_FOUND).is_dir(), "lost+found is left alone");
+        // Anything else still counts as data.
+        let used = tmp.path().join("used-fs");
+        std::fs::create_dir_all(used.join(LOST_FOUND)).expect("mkdir");
+        std::fs::write(used.join("000001.log"), b"x").expect("write");
+        assert!(matches!(
+            check_or_create(&[used], "b1", None, "x"),
             Err(CookieError::MissingCookie { .. })
         ));
     }

@@ -106,6 +106,25 @@ pub enum CookieError {
         /// Value configured.
         expected: String,
     },
+    /// Two of the bookie's directories carry cookies that disagree. Checked also
+    /// when no instance id is configured (which accepts any one instance): the
+    /// directories then come from different clusters, and serving them together
+    /// would mix their data.
+    #[error(
+        "cookies disagree: {field} is {found:?} in {dir} but {other_found:?} in {other_dir}; refusing to start"
+    )]
+    Disagree {
+        /// A directory.
+        dir: PathBuf,
+        /// Another directory of the same bookie, whose cookie says otherwise.
+        other_dir: PathBuf,
+        /// Which field differs.
+        field: &'static str,
+        /// The value in `dir`.
+        found: String,
+        /// The value in `other_dir`.
+        other_found: String,
+    },
     /// The cookie file cannot be parsed.
     #[error("cookie in {dir} is unreadable: {reason}")]
     Malformed {

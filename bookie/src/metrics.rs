@@ -11,6 +11,9 @@
 //!   long-poll waits included;
 //! - `folio_bookie_disk_used_bytes` and `folio_bookie_disk_total_bytes` (gauges):
 //!   the data directory's file system, as the periodic disk check last saw it;
+//! - `folio_bookie_inflight_bytes` (gauge): bytes the connections hold against their
+//!   backpressure budgets, requests being handled and answers not yet written
+//!   (docs/protocol.md §Backpressure);
 //! - space reclamation ([`crate::SpaceStats`]): `folio_bookie_compaction_reclaimed_bytes_total`,
 //!   `folio_bookie_entry_logs_deleted_total`, `folio_bookie_entry_logs_compacted_total`
 //!   (counters), `folio_bookie_entry_log_bytes` and `folio_bookie_entry_log_live_bytes`
@@ -45,6 +48,8 @@ pub struct BookieMetrics {
     read: Histogram,
     disk_used_bytes: AtomicU64,
     disk_total_bytes: AtomicU64,
+    inflight_bytes: AtomicU64,
+    inflight_bytes_peak: AtomicU64,
     /// Set once at start: the compaction and scrubber counters live with them.
     stats: std::sync::OnceLock<StatsSource>,
 }
@@ -80,6 +85,30 @@ impl BookieMetrics {
         self.disk_used_bytes.store(used, Ordering::Relaxed);
         self.disk_total_bytes
             .store(space.total_bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` more charged against a connection's backpressure budget.
+    pub(crate) fn inflight_charged(&self, bytes: usize) {
+        let bytes = bytes as u64;
+        let now = self.inflight_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.inflight_bytes_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` released from a connection's backpressure budget.
+    pub(crate) fn inflight_released(&self, bytes: usize) {
+        self.inflight_bytes
+            .fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes all connections hold now: requests being handled and answers not yet
+    /// written to their sockets.
+    pub fn inflight_bytes(&self) -> u64 {
+        self.inflight_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The most [`Self::inflight_bytes`] has been since the bookie started.
+    pub fn inflight_bytes_peak(&self) -> u64 {
+        self.inflight_bytes_peak.load(Ordering::Relaxed)
     }
 
     /// Runs a request handler and, if it answered an add or a read with Ok, records
@@ -142,7 +171,7 @@ pub fn render_all(out: &mut String, bookies: &[(Labels<'_>, &BookieMetrics)]) {
         }
     }
     type Gauge = fn(&BookieMetrics) -> &AtomicU64;
-    let gauges: [(&str, &str, Gauge); 2] = [
+    let gauges: [(&str, &str, Gauge); 3] = [
         (
             "folio_bookie_disk_used_bytes",
             "Bytes in use on the data directory's file system (at the last disk check).",
@@ -152,6 +181,11 @@ pub fn render_all(out: &mut String, bookies: &[(Labels<'_>, &BookieMetrics)]) {
             "folio_bookie_disk_total_bytes",
             "Size of the data directory's file system (at the last disk check).",
             |m| &m.disk_total_bytes,
+        ),
+        (
+            "folio_bookie_inflight_bytes",
+            "Bytes held for connections: requests being handled and answers not yet written.",
+            |m| &m.inflight_bytes,
         ),
     ];
     for (name, help, pick) in gauges {
@@ -257,6 +291,10 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
+                // One small answer per connection: send it without Nagle's delay.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "set TCP_NODELAY on a metrics connection");
+                }
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
                     if let Err(e) = answer(stream, &metrics).await {
@@ -345,6 +383,9 @@ mod tests {
             free_bytes: 30,
             total_bytes: 100,
         });
+        a.inflight_charged(30);
+        a.inflight_released(20);
+        assert_eq!((a.inflight_bytes(), a.inflight_bytes_peak()), (10, 30));
         assert_eq!(a.adds(), 1);
         let mut out = String::new();
         render_all(
@@ -359,6 +400,7 @@ mod tests {
         );
         assert!(out.contains("folio_bookie_disk_used_bytes{bookie=\"a\"} 70\n"));
         assert!(out.contains("folio_bookie_disk_total_bytes{bookie=\"a\"} 100\n"));
+        assert!(out.contains("folio_bookie_inflight_bytes{bookie=\"a\"} 10\n"));
         assert_eq!(
             out.matches("# TYPE folio_bookie_add_duration_seconds ")
                 .count(),

@@ -75,10 +75,17 @@ pub struct BookieArgs {
     /// How often disk usage is checked [default: 5s].
     #[arg(long)]
     pub disk_check_interval: Option<String>,
-    /// Start read-only: serve reads, fences and recovery adds only.
-    #[arg(long)]
-    pub read_only: bool,
-    /// Request bytes one connection may have in flight before TooManyRequests [default: 256MiB].
+    /// Start read-only: serve reads, fences and recovery adds only. `--read-only`
+    /// alone means true; `--read-only false` overrides `read_only = true` in the
+    /// file [default: false].
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub read_only: Option<bool>,
+    /// Bytes one connection may hold (requests, unwritten answers) before the bookie stops reading it and refuses adds [default: 256MiB].
     #[arg(long)]
     pub max_inflight_per_connection: Option<String>,
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
@@ -91,9 +98,12 @@ pub struct BookieArgs {
     /// Bytes per second a scrub pass reads at most, 0 for unlimited [default: 8MiB].
     #[arg(long)]
     pub scrub_rate_bytes_per_sec: Option<String>,
-    /// Seconds between periodic scrub passes; 0 disables them (a `Scrub` request
-    /// still starts one) [default: 86400].
-    #[arg(long)]
+    /// Time between periodic scrub passes, e.g. "24h"; "0s" disables them (a
+    /// `Scrub` request still starts one) [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub scrub_interval: Option<String>,
+    /// Deprecated: seconds between scrub passes; use --scrub-interval.
+    #[arg(long, value_name = "SECONDS")]
     pub scrub_interval_secs: Option<u64>,
     /// Compact a sealed entry log whose live fraction is below this (0–1); 0
     /// disables compaction (dead logs are still deleted) [default: 0.5].
@@ -102,9 +112,12 @@ pub struct BookieArgs {
     /// Bytes per second compaction copies at most, 0 for unlimited [default: 8MiB].
     #[arg(long)]
     pub compaction_rate_bytes_per_sec: Option<String>,
-    /// Seconds between space reclamation passes (dead-log deletion and compaction,
-    /// also run at start-up); 0 disables them [default: 300].
-    #[arg(long)]
+    /// Time between space reclamation passes (dead-log deletion and compaction,
+    /// also run at start-up), e.g. "5m"; "0s" disables them [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub gc_interval: Option<String>,
+    /// Deprecated: seconds between space reclamation passes; use --gc-interval.
+    #[arg(long, value_name = "SECONDS")]
     pub gc_interval_secs: Option<u64>,
     /// The cluster's namespace URL (fdb:///path/to/fdb.cluster, or embedded:///dir
     /// when no other process opens that directory). With it the bookie registers
@@ -153,9 +166,13 @@ pub struct RawBookieToml {
     max_frame_size: Option<RawSize>,
     metrics_listen: Option<String>,
     scrub_rate_bytes_per_sec: Option<RawSize>,
+    scrub_interval: Option<String>,
+    /// Deprecated alias of `scrub_interval`, in bare seconds.
     scrub_interval_secs: Option<u64>,
     compaction_threshold: Option<f64>,
     compaction_rate_bytes_per_sec: Option<RawSize>,
+    gc_interval: Option<String>,
+    /// Deprecated alias of `gc_interval`, in bare seconds.
     gc_interval_secs: Option<u64>,
     metadata: Option<String>,
     advertised_address: Option<String>,
@@ -273,6 +290,48 @@ fn size(
         (Some(s), _) | (None, Some(RawSize::Text(s))) => parse_size(s).map_err(|m| invalid(key, m)),
         (None, Some(RawSize::Bytes(b))) => Ok(*b),
         (None, None) => Ok(default),
+    }
+}
+
+/// A duration key that also has a deprecated alias in bare seconds (`<key>_secs`,
+/// flag `--<key>-secs`): a flag (either spelling) wins over the file (either
+/// spelling), the file over `default`. Both spellings at one level is an error
+/// naming `key`, rather than a silent choice.
+struct SecsAlias<'a> {
+    key: &'static str,
+    flag: &'a Option<String>,
+    flag_secs: Option<u64>,
+    file: &'a Option<String>,
+    file_secs: Option<u64>,
+}
+
+impl SecsAlias<'_> {
+    fn resolve(&self, default: Duration) -> Result<Duration, ConfigError> {
+        let key = self.key;
+        let both = |place: &str| {
+            invalid(
+                key,
+                format!(
+                    "{place} sets both {key} and its deprecated alias {key}_secs; keep {key} only"
+                ),
+            )
+        };
+        if self.flag.is_some() && self.flag_secs.is_some() {
+            return Err(both("the command line"));
+        }
+        if self.file.is_some() && self.file_secs.is_some() {
+            return Err(both("the config file"));
+        }
+        if self.flag.is_some() {
+            return duration_setting(key, self.flag, &None, default);
+        }
+        if let Some(secs) = self.flag_secs {
+            return Ok(Duration::from_secs(secs));
+        }
+        if let Some(secs) = self.file_secs {
+            return Ok(Duration::from_secs(secs));
+        }
+        duration_setting(key, &None, self.file, default)
     }
 }
 
@@ -432,7 +491,7 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
     if c.disk_check_interval.is_zero() {
         return Err(invalid("disk_check_interval", "must be greater than zero"));
     }
-    c.read_only = args.read_only || file.read_only.unwrap_or(false);
+    c.read_only = args.read_only.or(file.read_only).unwrap_or(false);
     c.max_frame_bytes = usize_of(
         "max_frame_size",
         size(
@@ -463,9 +522,14 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
         &file.scrub_rate_bytes_per_sec,
         c.scrub_rate_bytes_per_sec,
     )?;
-    if let Some(s) = args.scrub_interval_secs.or(file.scrub_interval_secs) {
-        c.scrub_interval = Duration::from_secs(s);
+    c.scrub_interval = SecsAlias {
+        key: "scrub_interval",
+        flag: &args.scrub_interval,
+        flag_secs: args.scrub_interval_secs,
+        file: &file.scrub_interval,
+        file_secs: file.scrub_interval_secs,
     }
+    .resolve(c.scrub_interval)?;
     if let Some(t) = args.compaction_threshold.or(file.compaction_threshold) {
         if !(0.0..=1.0).contains(&t) {
             return Err(invalid(
@@ -481,9 +545,14 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
         &file.compaction_rate_bytes_per_sec,
         c.compaction_rate_bytes_per_sec,
     )?;
-    if let Some(s) = args.gc_interval_secs.or(file.gc_interval_secs) {
-        c.gc_interval = Duration::from_secs(s);
+    c.gc_interval = SecsAlias {
+        key: "gc_interval",
+        flag: &args.gc_interval,
+        flag_secs: args.gc_interval_secs,
+        file: &file.gc_interval,
+        file_secs: file.gc_interval_secs,
     }
+    .resolve(c.gc_interval)?;
     Ok(c)
 }
 
@@ -661,6 +730,114 @@ mod tests {
         assert_eq!(d.compaction_threshold, 0.5);
         assert_eq!(d.compaction_rate_bytes_per_sec, 8 << 20);
         assert_eq!(d.gc_interval, Duration::from_secs(300));
+    }
+
+    /// `folio bookie ARGS...` as the real command line parses it.
+    fn parse(argv: &[&str]) -> BookieArgs {
+        use clap::Parser as _;
+        let cli = crate::Cli::try_parse_from(["folio", "bookie"].iter().chain(argv))
+            .unwrap_or_else(|e| panic!("{argv:?} parses: {e}"));
+        match cli.command {
+            crate::Command::Bookie(a) => *a,
+            other => panic!("not a bookie command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn read_only_flag_overrides_the_file_both_ways() {
+        let on: RawBookieToml = toml::from_str("read_only = true").expect("toml");
+        let off: RawBookieToml = toml::from_str("read_only = false").expect("toml");
+        let none = RawBookieToml::default();
+        let read_only = |argv: &[&str], file: &RawBookieToml| {
+            resolve(&parse(argv), file).expect("valid").read_only
+        };
+        assert!(!read_only(
+            &["--data-dir", "/d", "--read-only", "false"],
+            &on
+        ));
+        assert!(!read_only(&["--data-dir", "/d", "--read-only=false"], &on));
+        assert!(read_only(
+            &["--data-dir", "/d", "--read-only", "true"],
+            &off
+        ));
+        assert!(read_only(&["--data-dir", "/d", "--read-only"], &off));
+        assert!(read_only(&["--read-only", "--data-dir", "/d"], &none));
+        assert!(read_only(&["--data-dir", "/d"], &on));
+        assert!(!read_only(&["--data-dir", "/d"], &off));
+        assert!(!read_only(&["--data-dir", "/d"], &none));
+        use clap::Parser as _;
+        assert!(crate::Cli::try_parse_from(["folio", "bookie", "--read-only", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn scrub_and_gc_intervals_are_durations_with_deprecated_secs_aliases() {
+        let file: RawBookieToml = toml::from_str(
+            r#"
+            scrub_interval = "12h"
+            gc_interval = "90s"
+            "#,
+        )
+        .expect("toml");
+        let c = resolve(&args("/d"), &file).expect("valid");
+        assert_eq!(c.scrub_interval, Duration::from_secs(12 * 3600));
+        assert_eq!(c.gc_interval, Duration::from_secs(90));
+        // The flags win over the file, in either spelling.
+        let a = parse(&[
+            "--data-dir",
+            "/d",
+            "--scrub-interval",
+            "0s",
+            "--gc-interval",
+            "5m",
+        ]);
+        let c = resolve(&a, &file).expect("valid");
+        assert_eq!(c.scrub_interval, Duration::ZERO);
+        assert_eq!(c.gc_interval, Duration::from_secs(300));
+        let a = parse(&["--data-dir", "/d", "--gc-interval-secs", "7"]);
+        assert_eq!(
+            resolve(&a, &file).expect("valid").gc_interval,
+            Duration::from_secs(7)
+        );
+        // The old keys still work, in bare seconds.
+        let old: RawBookieToml =
+            toml::from_str("scrub_interval_secs = 60\ngc_interval_secs = 0").expect("toml");
+        let c = resolve(&args("/d"), &old).expect("valid");
+        assert_eq!(c.scrub_interval, Duration::from_secs(60));
+        assert_eq!(c.gc_interval, Duration::ZERO);
+        let a = parse(&["--data-dir", "/d", "--scrub-interval", "1m 30s"]);
+        assert_eq!(
+            resolve(&a, &old).expect("valid").scrub_interval,
+            Duration::from_secs(90)
+        );
+        // Errors name the key.
+        let a = parse(&["--data-dir", "/d", "--gc-interval", "often"]);
+        let e = resolve(&a, &RawBookieToml::default()).expect_err("invalid");
+        assert_eq!(e.key, "gc_interval");
+        assert!(e.to_string().contains("--gc-interval"), "{e}");
+        let bad: RawBookieToml = toml::from_str("scrub_interval = \"daily\"").expect("toml");
+        assert_eq!(
+            resolve(&args("/d"), &bad).expect_err("invalid").key,
+            "scrub_interval"
+        );
+        let both: RawBookieToml =
+            toml::from_str("scrub_interval = \"1h\"\nscrub_interval_secs = 3600").expect("toml");
+        let e = resolve(&args("/d"), &both).expect_err("ambiguous");
+        assert_eq!(e.key, "scrub_interval");
+        assert!(e.to_string().contains("scrub_interval_secs"), "{e}");
+        let a = parse(&[
+            "--data-dir",
+            "/d",
+            "--gc-interval",
+            "1s",
+            "--gc-interval-secs",
+            "1",
+        ]);
+        assert_eq!(
+            resolve(&a, &RawBookieToml::default())
+                .expect_err("ambiguous")
+                .key,
+            "gc_interval"
+        );
     }
 
     #[test]

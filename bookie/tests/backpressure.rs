@@ -1,0 +1,231 @@
+//! docs/protocol.md §Backpressure against a real TCP bookie: a client that pipelines
+//! many large reads and does not read its answers cannot make the bookie hold them
+//! all; the bookie stops reading that socket instead, and every answer still comes,
+//! intact, once the client reads.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use folio_bookie::probe::ProbeClient;
+use folio_bookie::{Bookie, BookieConfig};
+use folio_proto::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ENTRY_BYTES: usize = 1 << 20;
+const READS: u64 = 500;
+/// More entries than the bookie's read-ahead keeps blocks (16), read round-robin, so
+/// reads from the entry log each make their own copy rather than share a block.
+const ENTRIES: u64 = 24;
+const BUDGET_BYTES: usize = 8 << 20;
+const MAX_FRAME_BYTES: usize = (2 << 20) + 4096;
+
+fn config(dir: &Path) -> BookieConfig {
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let mut c = BookieConfig::new(dir, listen);
+    c.bookie_id = "bp-bookie".into();
+    c.checkpoint_interval = Duration::from_secs(3600);
+    c.max_inflight_bytes_per_connection = BUDGET_BYTES;
+    c.max_frame_bytes = MAX_FRAME_BYTES;
+    c
+}
+
+fn key() -> MasterKey {
+    MasterKey::new(&b"ledger-secret"[..]).expect("short key")
+}
+
+fn big_entry(entry_id: u64) -> Entry {
+    let payload: Vec<u8> = (0..ENTRY_BYTES)
+        .map(|i| (i as u64 * 31 + entry_id) as u8)
+        .collect();
+    Entry::new(
+        EntryHeader {
+            ledger_id: 1,
+            entry_id,
+            lac: entry_id as i64 - 1,
+            length: (entry_id + 1) * ENTRY_BYTES as u64,
+        },
+        &payload,
+    )
+}
+
+/// Resident set size of this process (the bookie runs in it), from /proc.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kib * 1024
+}
+
+/// §Backpressure: 500 pipelined reads of 1 MiB entries, answers unread for a while.
+/// The bytes the bookie holds for the connection (its in-flight gauge, and this
+/// process's RSS) stay near the 8 MiB budget instead of growing towards 500 MiB;
+/// then every answer arrives, correct, exactly once, and the gauge returns to 0. A
+/// client that leaves with its answers unread has all of them let go too, and so
+/// does one that stays without reading once the bookie shuts down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_pipelined_reads_keep_memory_bounded() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let b = Bookie::start(config(tmp.path())).await.expect("start");
+    let metrics = b.metrics();
+    let entries: Vec<Entry> = (0..ENTRIES).map(big_entry).collect();
+    let probe = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for entry in &entries {
+        let added = probe
+            .call(Request::AddEntry(AddEntry {
+                master_key: key(),
+                recovery: false,
+                entry: entry.clone(),
+            }))
+            .await
+            .expect("add answered");
+        assert_eq!(added.status(), Status::Ok);
+    }
+    drop(probe);
+    // Reads then come from the entry log, each with its own buffer (reads from the
+    // write cache would share one and could hide an unbounded queue).
+    b.checkpoint().await.expect("checkpoint");
+
+    let rss_before = rss_bytes();
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    let mut out = BytesMut::new();
+    for id in 0..READS {
+        Frame::new(
+            id,
+            Request::ReadEntry(ReadEntry {
+                ledger_id: 1,
+                target: ReadTarget::Entry(id % ENTRIES),
+                fence: false,
+                master_key: key(),
+                long_poll: None,
+            }),
+        )
+        .encode(&mut out);
+    }
+    // About 20 KB of requests: the socket takes them all without our reading.
+    sock.write_all(&out).await.expect("send reads");
+
+    // Let the bookie fill the socket buffers and its budget, then stall: wait until
+    // the gauge stops moving (at most 10 s), watching its peak.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = u64::MAX;
+    let mut stable_polls = 0;
+    while Instant::now() < deadline && stable_polls < 10 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = metrics.inflight_bytes();
+        stable_polls = if now == last { stable_polls + 1 } else { 0 };
+        last = now;
+    }
+    let stalled = metrics.inflight_bytes();
+    let peak = metrics.inflight_bytes_peak();
+    let rss_stalled = rss_bytes();
+    eprintln!(
+        "stalled: in flight {stalled} B, peak {peak} B, RSS {} -> {} MiB",
+        rss_before >> 20,
+        rss_stalled >> 20
+    );
+    // The server's bound for reads: the budget, plus the answers of the reads
+    // admitted under it (at most budget / max frame of them), plus one frame.
+    let bound = (2 * BUDGET_BYTES + MAX_FRAME_BYTES) as u64;
+    assert!(peak <= bound, "in-flight peak {peak} above {bound}");
+    assert!(
+        stalled > 0,
+        "answers the client has not read are held (and charged) while it stalls"
+    );
+    let grown = rss_stalled.saturating_sub(rss_before);
+    assert!(
+        grown < 128 << 20,
+        "RSS grew {} MiB with 500 MiB of answers unread",
+        grown >> 20
+    );
+
+    // Now read everything: each read answered once, with the entry intact.
+    let mut seen = vec![false; READS as usize];
+    let mut inbuf = BytesMut::with_capacity(4 << 20);
+    let mut got = 0;
+    let read_all = async {
+        while got < READS {
+            while let Some(raw) = RawFrame::split(&mut inbuf, MAX_FRAME_BYTES).expect("frame") {
+                let frame = raw.decode::<Response>().expect("decodes");
+                let Response::ReadEntry(r) = frame.body else {
+                    panic!("unexpected answer {:?}", frame.body.status());
+                };
+                assert_eq!(r.status, Status::Ok, "read {}", frame.request_id);
+                let want = &entries[(frame.request_id % ENTRIES) as usize];
+                assert_eq!(r.entry.as_ref(), Some(want), "read {}", frame.request_id);
+                let slot = &mut seen[frame.request_id as usize];
+                assert!(!*slot, "request {} answered twice", frame.request_id);
+                *slot = true;
+                got += 1;
+            }
+            if got < READS {
+                let n = sock.read_buf(&mut inbuf).await.expect("read answers");
+                assert!(n > 0, "bookie closed the connection after {got} answers");
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read_all)
+        .await
+        .expect("all answers within 120 s");
+    assert!(seen.iter().all(|s| *s));
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
+    assert!(metrics.inflight_bytes_peak() <= bound);
+    drop(sock);
+
+    // A client that goes away with answers unread: the bookie lets go of them all.
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    sock.write_all(&out).await.expect("send reads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        metrics.inflight_bytes() > 0,
+        "answers held for the new client"
+    );
+    drop(sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        metrics.inflight_bytes(),
+        0,
+        "charges released after the client left"
+    );
+    assert!(metrics.inflight_bytes_peak() <= bound);
+
+    // A client that stays but never reads does not hold the bookie's writer past
+    // shutdown (plus a short grace): its answers are let go.
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    sock.write_all(&out).await.expect("send reads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        metrics.inflight_bytes() > 0,
+        "answers held for the new client"
+    );
+    b.shutdown().await.expect("shutdown");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        metrics.inflight_bytes(),
+        0,
+        "charges released after shutdown though the client never read"
+    );
+    drop(sock);
+}
