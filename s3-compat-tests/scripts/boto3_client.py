@@ -1,7 +1,9 @@
 """boto3 scenarios against folio, one per command-line argument; run by client-boto3.sh.
 
 Each scenario raises (and so exits non-zero) on the first mismatch. The endpoint and
-credentials come from the environment that run-clients.sh sets.
+credentials come from the environment that run-clients.sh sets. Every client and
+transfer makes one attempt per request (no botocore retries, no s3transfer download
+retries), so an intermittent server error fails the scenario instead of being hidden.
 """
 
 import hashlib
@@ -20,15 +22,23 @@ ENDPOINT = os.environ["S3_ENDPOINT"]
 WORK = os.environ["COMPAT_WORK"]
 BUCKET = "boto3-compat"
 MIB = 1024 * 1024
+# One attempt per request. (botocore's `max_attempts` here counts retries, so 1 would
+# still allow one; `total_max_attempts` counts the first attempt too.)
+NO_RETRIES = {"total_max_attempts": 1, "mode": "standard"}
 
 
-def client(**config):
-    return boto3.client(
-        "s3",
-        endpoint_url=ENDPOINT,
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, **config),
-    )
+def config(**extra):
+    return Config(s3={"addressing_style": "path"}, retries=NO_RETRIES, **extra)
+
+
+def client(**extra):
+    return boto3.client("s3", endpoint_url=ENDPOINT, region_name="us-east-1", config=config(**extra))
+
+
+def bucket_resource():
+    return boto3.resource(
+        "s3", endpoint_url=ENDPOINT, region_name="us-east-1", config=config()
+    ).Bucket(BUCKET)
 
 
 def sha256_of(path):
@@ -78,21 +88,26 @@ def transfer_manager():
     src = os.path.join(WORK, "big")
     down = os.path.join(WORK, "big.down")
     write_random(src, 23 * MIB + 5)
-    config = TransferConfig(
-        multipart_threshold=8 * MIB, multipart_chunksize=5 * MIB, max_concurrency=4
+    transfer = TransferConfig(
+        multipart_threshold=8 * MIB,
+        multipart_chunksize=5 * MIB,
+        max_concurrency=4,
+        num_download_attempts=1,
     )
-    s3.upload_file(src, BUCKET, "tm/big.bin", Config=config)
+    s3.upload_file(src, BUCKET, "tm/big.bin", Config=transfer)
     head = s3.head_object(Bucket=BUCKET, Key="tm/big.bin")
     expect(head["ContentLength"] == 23 * MIB + 5, head["ContentLength"])
     expect(head["ETag"].endswith('-5"'), f"a 5-part multipart ETag, got {head['ETag']}")
     # download_file splits the download into concurrent ranged GETs.
-    s3.download_file(BUCKET, "tm/big.bin", down, Config=config)
+    s3.download_file(BUCKET, "tm/big.bin", down, Config=transfer)
     expect(sha256_of(src) == sha256_of(down), "downloaded bytes differ")
     # Below the threshold: one PutObject, with the checksum current boto3 adds.
     small = os.path.join(WORK, "small")
     write_random(small, 1000)
     s3.upload_file(small, BUCKET, "tm/small.bin", ExtraArgs={"Metadata": {"k": "v"}})
-    s3.download_file(BUCKET, "tm/small.bin", down)
+    s3.download_file(
+        BUCKET, "tm/small.bin", down, Config=TransferConfig(num_download_attempts=1)
+    )
     expect(sha256_of(small) == sha256_of(down), "small download differs")
     head = s3.head_object(Bucket=BUCKET, Key="tm/small.bin")
     expect(head["Metadata"] == {"k": "v"}, head["Metadata"])
@@ -173,7 +188,8 @@ def presign_with(s3, key, expect_v2):
 
 
 def presigned_default():
-    """boto3's default presigning for us-east-1: SigV2 (query AWSAccessKeyId, Signature)."""
+    """boto3's default presigning for us-east-1: SigV2 (query AWSAccessKeyId, Signature),
+    as of the botocore that client-boto3.sh pins."""
     s3 = client()
     presign_with(s3, "presigned/default", expect_v2=True)
 
@@ -206,9 +222,7 @@ def batch_delete():
     left = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="batch/")["Contents"]]
     expect(left == keys[26:], f"left after batch delete: {left}")
     # The resource API's batch action.
-    boto3.resource(
-        "s3", endpoint_url=ENDPOINT, region_name="us-east-1"
-    ).Bucket(BUCKET).objects.filter(Prefix="batch/").delete()
+    bucket_resource().objects.filter(Prefix="batch/").delete()
     expect(
         s3.list_objects_v2(Bucket=BUCKET, Prefix="batch/")["KeyCount"] == 0,
         "batch/ not empty after objects.filter().delete()",
@@ -264,8 +278,7 @@ def list_delimiter_pagination():
 
 def cleanup():
     s3 = client()
-    bucket = boto3.resource("s3", endpoint_url=ENDPOINT, region_name="us-east-1").Bucket(BUCKET)
-    bucket.objects.all().delete()
+    bucket_resource().objects.all().delete()
     s3.delete_bucket(Bucket=BUCKET)
     try:
         s3.head_bucket(Bucket=BUCKET)

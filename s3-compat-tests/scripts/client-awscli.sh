@@ -6,6 +6,7 @@
 # Debian 12's awscli package is aws-cli v2 (2.9.x), which predates the default CRC
 # checksums of aws-cli 2.23+; the aws-sdk-s3 suite covers those. Set AWS_CLI to run
 # another aws binary.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 if [ -z "${AWS_CLI:-}" ]; then
@@ -20,27 +21,29 @@ fi
 need_apt curl curl || exit 1
 bucket=awscli-compat
 awsc() {
-    AWS_PAGER= "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" "$@"
+    AWS_PAGER='' "$AWS_CLI" --endpoint-url "$S3_ENDPOINT" "$@"
 }
 
 make_bucket() {
     awsc s3 mb "s3://$bucket"
     awsc s3api head-bucket --bucket "$bucket"
-    expect_eq "$(awsc s3api get-bucket-location --bucket "$bucket" --output text)" None "LocationConstraint"
+    local location
+    location=$(awsc s3api get-bucket-location --bucket "$bucket" --output text)
+    expect_eq "$location" None "LocationConstraint"
 }
 
 cp_100mib_both_ways() {
     random_file "$COMPAT_WORK/big" $((100 * 1024 * 1024))
     awsc s3 cp --only-show-errors "$COMPAT_WORK/big" "s3://$bucket/big/file.bin"
     # The CLI's default 8 MiB parts: 13 parts, a multipart ETag.
-    local etag
+    local etag length
     etag=$(awsc s3api head-object --bucket "$bucket" --key big/file.bin --query ETag --output text)
     case "$etag" in
     *-13\") ;;
     *) fail "expected a 13-part multipart ETag, got $etag" ;;
     esac
-    expect_eq "$(awsc s3api head-object --bucket "$bucket" --key big/file.bin --query ContentLength --output text)" \
-        $((100 * 1024 * 1024)) "ContentLength"
+    length=$(awsc s3api head-object --bucket "$bucket" --key big/file.bin --query ContentLength --output text)
+    expect_eq "$length" $((100 * 1024 * 1024)) "ContentLength"
     awsc s3 cp --only-show-errors "s3://$bucket/big/file.bin" "$COMPAT_WORK/big.down"
     cmp "$COMPAT_WORK/big" "$COMPAT_WORK/big.down"
     rm -f "$COMPAT_WORK/big.down"
@@ -48,7 +51,7 @@ cp_100mib_both_ways() {
 
 sync_200_files() {
     mkdir -p "$COMPAT_WORK/tree/a/b" "$COMPAT_WORK/tree/c"
-    local i
+    local i d listed out
     for ((i = 0; i < 200; i++)); do
         case $((i % 3)) in
         0) d=tree ;;
@@ -58,9 +61,11 @@ sync_200_files() {
         head -c $((i * 37 + 1)) /dev/urandom >"$COMPAT_WORK/$d/file-$i.txt"
     done
     awsc s3 sync --only-show-errors "$COMPAT_WORK/tree" "s3://$bucket/tree"
-    expect_eq "$(awsc s3 ls --recursive "s3://$bucket/tree/" | wc -l)" 200 "objects listed after sync"
-    # A second sync has nothing to do.
-    expect_eq "$(awsc s3 sync "$COMPAT_WORK/tree" "s3://$bucket/tree" | wc -l)" 0 "lines of a no-op sync"
+    listed=$(awsc s3 ls --recursive "s3://$bucket/tree/")
+    expect_eq "$(count_lines "$listed")" 200 "objects listed after sync"
+    # A second sync has nothing to do: it succeeds and prints nothing.
+    out=$(awsc s3 sync "$COMPAT_WORK/tree" "s3://$bucket/tree")
+    expect_eq "$out" "" "output of a no-op sync"
     awsc s3 sync --only-show-errors "s3://$bucket/tree" "$COMPAT_WORK/tree.down"
     diff -r "$COMPAT_WORK/tree" "$COMPAT_WORK/tree.down"
 }
@@ -97,42 +102,42 @@ s3api_metadata_and_ranges() {
     *) fail "Expires missing or wrong" ;;
     esac
     expect_contains "$head" '"ContentLength": 36' "ContentLength"
-    expect_contains "$head" "\"ETag\": \"\\\"$(md5_of "$COMPAT_WORK/small")\\\"\"" "ETag"
+    local md5
+    md5=$(md5_of "$COMPAT_WORK/small")
+    expect_contains "$head" "\"ETag\": \"\\\"$md5\\\"\"" "ETag"
 
-    local range_out
+    local range_out got
     range_out=$(awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=10-15 "$COMPAT_WORK/range")
-    expect_eq "$(cat "$COMPAT_WORK/range")" abcdef "bytes=10-15"
+    got=$(cat "$COMPAT_WORK/range")
+    expect_eq "$got" abcdef "bytes=10-15"
     expect_contains "$range_out" '"ContentRange": "bytes 10-15/36"' "ContentRange"
     awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=-4 "$COMPAT_WORK/range" >/dev/null
-    expect_eq "$(cat "$COMPAT_WORK/range")" wxyz "bytes=-4"
+    got=$(cat "$COMPAT_WORK/range")
+    expect_eq "$got" wxyz "bytes=-4"
     awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=30- "$COMPAT_WORK/range" >/dev/null
-    expect_eq "$(cat "$COMPAT_WORK/range")" uvwxyz "bytes=30-"
+    got=$(cat "$COMPAT_WORK/range")
+    expect_eq "$got" uvwxyz "bytes=30-"
     # A range of the 100 MiB multipart object that spans parts 1 and 2 (8 MiB each).
     awsc s3api get-object --bucket "$bucket" --key big/file.bin \
         --range bytes=$((8 * 1024 * 1024 - 100))-$((8 * 1024 * 1024 + 99)) "$COMPAT_WORK/range" >/dev/null
     cmp "$COMPAT_WORK/range" <(tail -c +$((8 * 1024 * 1024 - 100 + 1)) "$COMPAT_WORK/big" | head -c 200)
     # An unsatisfiable range is an error.
-    if awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=100-200 "$COMPAT_WORK/range" \
-        2>"$COMPAT_WORK/err"; then
-        fail "an unsatisfiable range succeeded"
-    fi
-    expect_contains "$(cat "$COMPAT_WORK/err")" InvalidRange "unsatisfiable range error"
+    expect_failure "unsatisfiable range" InvalidRange \
+        awsc s3api get-object --bucket "$bucket" --key meta/obj --range bytes=100-200 "$COMPAT_WORK/range"
     # Copy with metadata replaced.
     awsc s3api copy-object --bucket "$bucket" --key meta/copy --copy-source "$bucket/meta/obj" \
         --metadata-directive REPLACE --metadata color=green --content-type text/plain >/dev/null
     head=$(awsc s3api head-object --bucket "$bucket" --key meta/copy --output json)
     expect_contains "$head" '"color": "green"' "replaced metadata"
     expect_contains "$head" '"ContentType": "text/plain"' "replaced ContentType"
-    # A missing key is a 404.
-    if awsc s3api head-object --bucket "$bucket" --key meta/none 2>"$COMPAT_WORK/err"; then
-        fail "head-object of a missing key succeeded"
-    fi
-    expect_contains "$(cat "$COMPAT_WORK/err")" "404" "head-object of a missing key"
+    # A missing key is a 404 (HEAD answers carry no error code).
+    expect_failure "head-object of a missing key" "(404)" \
+        awsc s3api head-object --bucket "$bucket" --key meta/none
 }
 
 upload_part_copy() {
     # A new object from two ranges of the 100 MiB one, copied server-side.
-    local id part1 part2
+    local id part1 part2 part1_md5 uploads
     id=$(awsc s3api create-multipart-upload --bucket "$bucket" --key copied --query UploadId --output text)
     part1=$(awsc s3api upload-part-copy --bucket "$bucket" --key copied --upload-id "$id" --part-number 1 \
         --copy-source "$bucket/big/file.bin" --copy-source-range bytes=0-5242879 \
@@ -140,7 +145,8 @@ upload_part_copy() {
     part2=$(awsc s3api upload-part-copy --bucket "$bucket" --key copied --upload-id "$id" --part-number 2 \
         --copy-source "$bucket/big/file.bin" --copy-source-range bytes=10485760-10486859 \
         --query CopyPartResult.ETag --output text)
-    expect_eq "$part1" "\"$(head -c 5242880 "$COMPAT_WORK/big" | md5sum | cut -d' ' -f1)\"" "ETag of copied part 1"
+    part1_md5=$(head -c 5242880 "$COMPAT_WORK/big" | md5sum | cut -d' ' -f1)
+    expect_eq "$part1" "\"$part1_md5\"" "ETag of copied part 1"
     awsc s3api list-parts --bucket "$bucket" --key copied --upload-id "$id" --query 'Parts[].Size' --output text \
         | tr -s '\t ' ' ' >"$COMPAT_WORK/sizes"
     expect_eq "$(cat "$COMPAT_WORK/sizes")" "5242880 1100" "ListParts sizes"
@@ -150,11 +156,11 @@ upload_part_copy() {
     cmp "$COMPAT_WORK/copied" <(head -c 5242880 "$COMPAT_WORK/big"; tail -c +10485761 "$COMPAT_WORK/big" | head -c 1100)
     # An upload left open is listed, then aborted.
     id=$(awsc s3api create-multipart-upload --bucket "$bucket" --key open --query UploadId --output text)
-    expect_contains "$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'Uploads[].Key' --output text)" \
-        open "ListMultipartUploads"
+    uploads=$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'Uploads[].Key' --output text)
+    expect_contains "$uploads" open "ListMultipartUploads"
     awsc s3api abort-multipart-upload --bucket "$bucket" --key open --upload-id "$id"
-    expect_eq "$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'length(Uploads || `[]`)' --output text)" \
-        0 "uploads after the abort"
+    uploads=$(awsc s3api list-multipart-uploads --bucket "$bucket" --query 'length(Uploads || `[]`)' --output text)
+    expect_eq "$uploads" 0 "uploads after the abort"
 }
 
 cp_mv_between_keys_and_stdin() {
@@ -165,26 +171,26 @@ cp_mv_between_keys_and_stdin() {
     awsc s3 cp --only-show-errors "s3://$bucket/big/moved.bin" "$COMPAT_WORK/moved"
     cmp "$COMPAT_WORK/big" "$COMPAT_WORK/moved"
     rm -f "$COMPAT_WORK/moved"
-    if awsc s3api head-object --bucket "$bucket" --key big/copy.bin 2>/dev/null; then
-        fail "mv left its source"
-    fi
+    expect_failure "head-object of the source of mv" "(404)" \
+        awsc s3api head-object --bucket "$bucket" --key big/copy.bin
     # An upload of unknown size from stdin (multipart, 8 MiB parts).
     head -c $((9 * 1024 * 1024)) "$COMPAT_WORK/big" | awsc s3 cp --only-show-errors - "s3://$bucket/stdin.bin"
     awsc s3 cp --only-show-errors "s3://$bucket/stdin.bin" - | cmp - <(head -c $((9 * 1024 * 1024)) "$COMPAT_WORK/big")
     # A presigned GET made by the CLI, used with curl.
-    local url
+    local url body
     url=$(awsc s3 presign "s3://$bucket/meta/obj" --expires-in 300)
-    expect_eq "$(curl -sS "$url")" 0123456789abcdefghijklmnopqrstuvwxyz "body of a presigned GET"
+    body=$(curl -sS --fail "$url")
+    expect_eq "$body" 0123456789abcdefghijklmnopqrstuvwxyz "body of a presigned GET"
 }
 
 rm_recursive() {
+    local count
     awsc s3 rm --only-show-errors --recursive "s3://$bucket/"
-    expect_eq "$(awsc s3api list-objects-v2 --bucket "$bucket" --no-paginate --query KeyCount --output text)" 0 \
-        "KeyCount after rm"
+    count=$(awsc s3api list-objects-v2 --bucket "$bucket" --no-paginate --query KeyCount --output text)
+    expect_eq "$count" 0 "KeyCount after rm"
     awsc s3 rb "s3://$bucket"
-    if awsc s3api head-bucket --bucket "$bucket" 2>/dev/null; then
-        fail "the bucket still exists after rb"
-    fi
+    expect_failure "head-bucket after rb" "(404)" awsc s3api head-bucket --bucket "$bucket"
+    expect_failure "list-objects-v2 after rb" NoSuchBucket awsc s3api list-objects-v2 --bucket "$bucket"
 }
 
 step mb make_bucket

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# curl: a raw SigV4 upload and download with curl's --aws-sigv4, and anonymous
-# requests refused with 403 AccessDenied. See lib.sh for the environment.
+# curl: a raw SigV4 upload and download with curl's --aws-sigv4, `Expect:
+# 100-continue` (answered before the body is sent, or refused without reading it),
+# and anonymous requests refused with 403 AccessDenied. See lib.sh for the environment.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 need_apt curl curl || exit 1
@@ -23,36 +25,84 @@ sigv4_upload_and_download() {
     random_file "$COMPAT_WORK/up" $((3 * 1024 * 1024 + 17))
     local status
     local sha
-    sha=$(sha256sum "$COMPAT_WORK/up" | cut -d' ' -f1)
+    sha=$(sha256_of "$COMPAT_WORK/up")
     status=$(curl -sS -o "$COMPAT_WORK/out" -D "$COMPAT_WORK/headers" -w '%{http_code}' "${sigv4_with_body[@]}" \
         -H "x-amz-content-sha256: $sha" -H 'Content-Type: application/x-folio-test' \
         -H 'x-amz-meta-origin: curl' -T "$COMPAT_WORK/up" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
     cat "$COMPAT_WORK/out"
     expect_eq "$status" 200 "PutObject status"
-    local etag
+    local etag md5 headers
     etag=$(grep -i '^etag:' "$COMPAT_WORK/headers" | tr -d '\r' | cut -d' ' -f2)
-    expect_eq "$etag" "\"$(md5_of "$COMPAT_WORK/up")\"" "ETag of the upload"
+    md5=$(md5_of "$COMPAT_WORK/up")
+    expect_eq "$etag" "\"$md5\"" "ETag of the upload"
 
     status=$(curl -sS -o "$COMPAT_WORK/down" -D "$COMPAT_WORK/headers" -w '%{http_code}' "${sigv4[@]}" \
         "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
     expect_eq "$status" 200 "GetObject status"
     cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
-    expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "x-amz-meta-origin: curl" "user metadata"
-    expect_contains "$(tr -d '\r' <"$COMPAT_WORK/headers")" "content-type: application/x-folio-test" "Content-Type"
+    headers=$(tr -d '\r' <"$COMPAT_WORK/headers")
+    expect_contains "$headers" "x-amz-meta-origin: curl" "user metadata"
+    expect_contains "$headers" "content-type: application/x-folio-test" "Content-Type"
 
     # UNSIGNED-PAYLOAD: the body is not hashed into the signature.
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
         -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$COMPAT_WORK/up" "$S3_ENDPOINT/$bucket/unsigned")
     expect_eq "$status" 200 "PutObject with UNSIGNED-PAYLOAD"
-    curl -sS -o "$COMPAT_WORK/down" "${sigv4[@]}" "$S3_ENDPOINT/$bucket/unsigned"
+    curl -sS --fail -o "$COMPAT_WORK/down" "${sigv4[@]}" "$S3_ENDPOINT/$bucket/unsigned"
     cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
 
     # A wrong body hash is refused.
+    local x_sha
+    x_sha=$(printf x | sha256sum | cut -d' ' -f1)
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
-        -H "x-amz-content-sha256: $(printf x | sha256sum | cut -d' ' -f1)" \
+        -H "x-amz-content-sha256: $x_sha" \
         --data-binary 'not x' -X PUT "$S3_ENDPOINT/$bucket/bad-hash")
     expect_eq "$status" 400 "PutObject with a wrong x-amz-content-sha256"
     expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>XAmzContentSHA256Mismatch</Code>" "error code"
+}
+
+# status_lines FILE: the status lines of the responses in a `curl -v` log, in order
+# ("HTTP/1.1 100 Continue", "HTTP/1.1 200 OK", ...).
+status_lines() {
+    tr -d '\r' <"$1" | sed -n 's/^< \(HTTP\/[0-9.]* [0-9][0-9][0-9].*\)$/\1/p'
+}
+
+expect_100_continue() {
+    random_file "$COMPAT_WORK/continued" $((2 * 1024 * 1024))
+    local sha status sent lines
+    sha=$(sha256_of "$COMPAT_WORK/continued")
+    # Signed and valid: the server asks for the body with 100 Continue, then stores it.
+    # (--expect100-timeout is long so that curl waits for the server's answer rather
+    # than sending the body after its 1 s default.)
+    status=$(curl -sS -v -o "$COMPAT_WORK/out" -w '%{http_code}' --expect100-timeout 30 \
+        "${sigv4_with_body[@]}" -H "x-amz-content-sha256: $sha" -H 'Expect: 100-continue' \
+        -T "$COMPAT_WORK/continued" "$S3_ENDPOINT/$bucket/continued" 2>"$COMPAT_WORK/verbose")
+    lines=$(status_lines "$COMPAT_WORK/verbose")
+    echo "$lines"
+    expect_eq "$status" 200 "PUT with Expect: 100-continue"
+    expect_eq "$lines" "$(printf 'HTTP/1.1 100 Continue\nHTTP/1.1 200 OK')" \
+        "responses to a PUT with Expect: 100-continue"
+    curl -sS --fail -o "$COMPAT_WORK/down" "${sigv4[@]}" "$S3_ENDPOINT/$bucket/continued"
+    cmp "$COMPAT_WORK/continued" "$COMPAT_WORK/down"
+
+    # A wrong signature: the final 403 comes at once, no 100 Continue, and curl never
+    # sends the body.
+    status=$(curl -sS -v -o "$COMPAT_WORK/out" -w '%{http_code} %{size_upload}' --expect100-timeout 30 \
+        --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:not-the-secret" \
+        -H "x-amz-content-sha256: $sha" -H 'Expect: 100-continue' \
+        -T "$COMPAT_WORK/continued" "$S3_ENDPOINT/$bucket/refused" 2>"$COMPAT_WORK/verbose")
+    lines=$(status_lines "$COMPAT_WORK/verbose")
+    echo "$lines"
+    sent=${status#* }
+    status=${status%% *}
+    expect_eq "$status" 403 "PUT with a wrong signature and Expect: 100-continue"
+    expect_eq "$lines" "HTTP/1.1 403 Forbidden" "responses to it"
+    expect_eq "$sent" 0 "body bytes curl sent before the 403"
+    expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>SignatureDoesNotMatch</Code>" "error code"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/refused")
+    expect_eq "$status" 404 "the refused PUT stored nothing"
+    status=$(curl -sS -o /dev/null -w '%{http_code}' "${sigv4[@]}" -X DELETE "$S3_ENDPOINT/$bucket/continued")
+    expect_eq "$status" 204 "DeleteObject"
 }
 
 sigv4_list() {
@@ -66,7 +116,7 @@ sigv4_list() {
 
 conditional_get() {
     local status lm
-    curl -sS -o /dev/null -D "$COMPAT_WORK/headers" "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/dir/raw%20key+1"
+    curl -sS --fail -o /dev/null -D "$COMPAT_WORK/headers" "${sigv4[@]}" -I "$S3_ENDPOINT/$bucket/dir/raw%20key+1"
     lm=$(grep -i '^last-modified:' "$COMPAT_WORK/headers" | tr -d '\r' | cut -d' ' -f2-)
     [ -n "$lm" ] || fail "no Last-Modified"
     local before="Mon, 01 Jan 2001 00:00:00 GMT" after="Fri, 01 Jan 2100 00:00:00 GMT"
@@ -86,15 +136,17 @@ conditional_get() {
 }
 
 content_md5() {
-    local status sha
+    local status sha good_md5 other_md5
     printf 'checked body' >"$COMPAT_WORK/md5body"
-    sha=$(sha256sum "$COMPAT_WORK/md5body" | cut -d' ' -f1)
+    sha=$(sha256_of "$COMPAT_WORK/md5body")
+    good_md5=$(openssl md5 -binary "$COMPAT_WORK/md5body" | base64)
+    other_md5=$(printf other | openssl md5 -binary | base64)
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
-        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(openssl md5 -binary "$COMPAT_WORK/md5body" | base64)" \
+        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $good_md5" \
         -T "$COMPAT_WORK/md5body" "$S3_ENDPOINT/$bucket/md5-good")
     expect_eq "$status" 200 "PUT with the right Content-MD5"
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${sigv4_with_body[@]}" \
-        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $(printf other | openssl md5 -binary | base64)" \
+        -H "x-amz-content-sha256: $sha" -H "Content-MD5: $other_md5" \
         -T "$COMPAT_WORK/md5body" "$S3_ENDPOINT/$bucket/md5-bad")
     expect_eq "$status" 400 "PUT with a wrong Content-MD5"
     expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>BadDigest</Code>" "error code"
@@ -106,12 +158,13 @@ content_md5() {
 
 virtual_host_style() {
     # BUCKET.$S3_ROOT_DOMAIN:PORT, connected to the loopback server; curl signs that Host.
-    local port=${S3_HOSTPORT##*:} status
+    local port=${S3_HOSTPORT##*:} status sha
     local base="http://$bucket.$S3_ROOT_DOMAIN:$port"
     local connect=(--connect-to "$bucket.$S3_ROOT_DOMAIN:$port:$S3_HOSTPORT")
     printf 'virtual host' >"$COMPAT_WORK/vh"
+    sha=$(sha256_of "$COMPAT_WORK/vh")
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${connect[@]}" "${sigv4_with_body[@]}" \
-        -H "x-amz-content-sha256: $(sha256sum "$COMPAT_WORK/vh" | cut -d' ' -f1)" \
+        -H "x-amz-content-sha256: $sha" \
         -T "$COMPAT_WORK/vh" "$base/vh/key")
     cat "$COMPAT_WORK/out"
     expect_eq "$status" 200 "virtual-host PUT"
@@ -130,13 +183,13 @@ virtual_host_style() {
 restricted_key() {
     # A key made through the admin API with read permission on the bucket only.
     local admin=(-sS -H "Authorization: Bearer $FOLIO_COMPAT_ADMIN_TOKEN" -H 'Content-Type: application/json')
-    curl "${admin[@]}" -o "$COMPAT_WORK/key.json" -X POST -d '{"name": "compat reader"}' "$ADMIN_ENDPOINT/v1/keys"
+    curl "${admin[@]}" --fail -o "$COMPAT_WORK/key.json" -X POST -d '{"name": "compat reader"}' "$ADMIN_ENDPOINT/v1/keys"
     local id secret
     id=$(sed -n 's/.*"access_key_id" *: *"\([^"]*\)".*/\1/p' "$COMPAT_WORK/key.json")
     secret=$(sed -n 's/.*"secret" *: *"\([^"]*\)".*/\1/p' "$COMPAT_WORK/key.json")
     [ -n "$id" ] && [ -n "$secret" ] || fail "no key in $(cat "$COMPAT_WORK/key.json")"
     local reader=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$id:$secret")
-    local status
+    local status w_sha
     # No permission yet: refused.
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${reader[@]}" \
         -H "x-amz-content-sha256: $empty_sha256" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
@@ -148,8 +201,9 @@ restricted_key() {
         -H "x-amz-content-sha256: $empty_sha256" "$S3_ENDPOINT/$bucket/dir/raw%20key+1")
     expect_eq "$status" 200 "GET with read permission"
     cmp "$COMPAT_WORK/up" "$COMPAT_WORK/down"
+    w_sha=$(printf w | sha256sum | cut -d' ' -f1)
     status=$(curl -sS -o "$COMPAT_WORK/out" -w '%{http_code}' "${reader[@]}" \
-        -H "x-amz-content-sha256: $(printf w | sha256sum | cut -d' ' -f1)" --data-binary w -X PUT \
+        -H "x-amz-content-sha256: $w_sha" --data-binary w -X PUT \
         "$S3_ENDPOINT/$bucket/written-by-reader")
     expect_eq "$status" 403 "PUT with read permission only"
     expect_contains "$(cat "$COMPAT_WORK/out")" "<Code>AccessDenied</Code>" "error code"
@@ -195,6 +249,7 @@ delete_all() {
 
 step create-bucket create_bucket
 step sigv4-upload-download sigv4_upload_and_download
+step expect-100-continue expect_100_continue
 step sigv4-list sigv4_list
 step conditional-get-dates conditional_get
 step content-md5 content_md5

@@ -15,8 +15,15 @@
 #   COMPAT_RESULTS         the file each step appends "client/step pass|fail" to
 #
 # A client script runs its scenario as named steps. `step NAME FUNCTION` runs
-# FUNCTION in a subshell with `set -e -o pipefail`, so the first failing command or
-# assertion fails the step; its output is shown only when it fails.
+# FUNCTION in a subshell with `set -e -o pipefail` and `inherit_errexit`, so the first
+# failing command or assertion fails the step, also inside a command substitution; its
+# output is shown only when it fails.
+#
+# The exit status of a command is lost when its output is used as an argument
+# (`expect_eq "$(cmd | wc -l)" 0`) or when it is tested (`if cmd; then fail; fi`):
+# a check like that passes when the command fails. So steps assign output first
+# (`out=$(cmd)`, which fails the step when cmd fails), then compare, and check an
+# expected failure with `expect_failure`, which also asserts the error it reports.
 
 set -u
 CLIENT=${CLIENT:?set CLIENT before sourcing lib.sh}
@@ -29,6 +36,7 @@ step() {
     local started=$SECONDS
     (
         set -e -o pipefail
+        shopt -s inherit_errexit
         "$@"
     ) >"$log" 2>&1
     local rc=$?
@@ -59,12 +67,37 @@ expect_eq() {
     [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"
 }
 
-# expect_contains HAYSTACK NEEDLE WHAT
+# expect_contains HAYSTACK NEEDLE WHAT: an empty NEEDLE (say, from a command that
+# failed inside a substitution) fails rather than matching everything.
 expect_contains() {
+    [ -n "$2" ] || fail "$3: nothing to look for"
     case "$1" in
     *"$2"*) ;;
     *) fail "$3: '$2' not found in: $1" ;;
     esac
+}
+
+# expect_not_contains HAYSTACK NEEDLE WHAT
+expect_not_contains() {
+    [ -n "$2" ] || fail "$3: nothing to look for"
+    case "$1" in
+    *"$2"*) fail "$3: '$2' found in: $1" ;;
+    *) ;;
+    esac
+}
+
+# expect_failure WHAT NEEDLE COMMAND...: runs COMMAND, which must fail and print
+# NEEDLE (an error code or status, such as NoSuchKey or 404) on stdout or stderr, so
+# that an unrelated failure (a refused connection, a 500, a typo) does not pass. Its
+# output is left in $failure_output for further checks.
+failure_output=
+expect_failure() {
+    local what=$1 needle=$2 rc=0
+    shift 2
+    failure_output=$("$@" 2>&1) || rc=$?
+    echo "$failure_output"
+    [ "$rc" -ne 0 ] || fail "$what: succeeded, but should have failed with '$needle'"
+    expect_contains "$failure_output" "$needle" "$what (exit $rc)"
 }
 
 # need_apt COMMAND PACKAGE: installs PACKAGE with apt-get when COMMAND is missing.
@@ -88,4 +121,14 @@ random_file() {
 # md5_of PATH
 md5_of() {
     md5sum "$1" | cut -d' ' -f1
+}
+
+# sha256_of PATH: its SHA-256 in hex.
+sha256_of() {
+    sha256sum "$1" | cut -d' ' -f1
+}
+
+# count_lines TEXT: the number of lines in TEXT (0 for an empty one).
+count_lines() {
+    if [ -z "$1" ]; then echo 0; else printf '%s\n' "$1" | wc -l; fi
 }
