@@ -11,7 +11,10 @@
 //!
 //! Replay reads records in order and stops at the first one that is cut short, has a
 //! zero length, or fails its CRC: that is the torn tail of a write that was never
-//! fsynced, so never acknowledged. This module holds the record codec, replay, and
+//! fsynced, so never acknowledged, or the zero-filled space preallocated past the
+//! last record ([`JOURNAL_PREALLOC_BYTES`]: a file on disk keeps allocated space
+//! ahead of its end, so a journal write on a filling disk meets ENOSPC as late as
+//! possible, like BookKeeper's `journalPreAllocSizeMB`). This module holds the record codec, replay, and
 //! the [`JournalDir`] boundary with a real and an in-memory implementation; the
 //! group-commit threads live in [`crate::group_commit`].
 
@@ -34,6 +37,10 @@ pub const JOURNAL_VERSION: u32 = 1;
 pub const JOURNAL_HEADER_BYTES: u64 = 8;
 /// Size of a record's length and CRC fields.
 pub const RECORD_HEADER_BYTES: usize = 8;
+/// How far ahead of its last record a journal file on disk keeps space allocated
+/// (zero-filled, through `fallocate`): once a file holds less than half of this past
+/// its end, the next append extends the allocation by this much.
+pub const JOURNAL_PREALLOC_BYTES: u64 = 4 << 20;
 
 const TYPE_ADD: u8 = 1;
 const TYPE_FENCE: u8 = 2;
@@ -283,13 +290,65 @@ impl FsJournalDir {
     }
 }
 
+/// A journal file on disk. It is written at its cursor (not in append mode): the
+/// file's size is its allocated space, zero-filled past the last record.
 struct FsJournalFile {
     file: File,
+    path: PathBuf,
+    space: Mutex<FileSpace>,
+}
+
+/// Bytes written to a journal file (the header included) and bytes allocated.
+struct FileSpace {
+    len: u64,
+    allocated: u64,
+    /// False once the file system said it cannot preallocate: plain writes then.
+    preallocate: bool,
+    /// A failed extension ahead of need was logged (it is logged once per file).
+    warned: bool,
+}
+
+impl FsJournalFile {
+    /// Extends the allocated space to `len` bytes.
+    fn allocate(&self, space: &mut FileSpace, len: u64) -> std::io::Result<()> {
+        use fs4::fs_std::FileExt;
+        match self.file.allocate(len) {
+            Ok(()) => {
+                space.allocated = len;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                tracing::info!(path = %self.path.display(), "journal: file system cannot preallocate; plain appends");
+                space.preallocate = false;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl JournalFile for FsJournalFile {
     fn append(&self, data: &[u8]) -> std::io::Result<()> {
-        (&self.file).write_all(data)
+        let mut space = lock(&self.space);
+        let end = space.len + data.len() as u64;
+        if space.preallocate && end > space.allocated {
+            // The write does not fit the allocated space: allocate it first, so
+            // that ENOSPC (if the disk is full) comes before anything is written.
+            self.allocate(&mut space, end + JOURNAL_PREALLOC_BYTES)
+                .or_else(|_| self.allocate(&mut space, end))?;
+        } else if space.preallocate && space.allocated - end < JOURNAL_PREALLOC_BYTES / 2 {
+            // Running low: extend ahead of need. A failure is only a warning, since
+            // the write still fits; the disk check turns the bookie read-only.
+            if let Err(e) = self.allocate(&mut space, end + JOURNAL_PREALLOC_BYTES)
+                && !space.warned
+            {
+                space.warned = true;
+                tracing::warn!(error = %e, path = %self.path.display(), "journal: cannot preallocate ahead");
+            }
+        }
+        (&self.file).write_all(data)?;
+        space.len = end;
+        Ok(())
     }
 
     fn sync(&self) -> std::io::Result<()> {
@@ -322,18 +381,43 @@ impl JournalDir for FsJournalDir {
         Ok(ids)
     }
 
+    /// Creates the file, writes the header and preallocates
+    /// [`JOURNAL_PREALLOC_BYTES`] past it (best effort: on a full disk the file is
+    /// still created, so a bookie can start, read-only, and serve reads), then syncs
+    /// the file and the directory.
     fn create(&self, id: u64) -> Result<Arc<dyn JournalFile>, JournalError> {
         let path = self.path(id);
         let mut file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .context(|| format!("create journal file {}", path.display()))?;
         file.write_all(&file_header())
-            .and_then(|()| file.sync_all())
             .context(|| format!("write journal header {}", path.display()))?;
+        let f = FsJournalFile {
+            file,
+            path,
+            space: Mutex::new(FileSpace {
+                len: JOURNAL_HEADER_BYTES,
+                allocated: JOURNAL_HEADER_BYTES,
+                preallocate: true,
+                warned: false,
+            }),
+        };
+        {
+            let mut space = lock(&f.space);
+            if let Err(e) = f.allocate(&mut space, JOURNAL_HEADER_BYTES + JOURNAL_PREALLOC_BYTES) {
+                space.warned = true;
+                tracing::warn!(error = %e, path = %f.path.display(), "journal: cannot preallocate a new file");
+            }
+        }
+        // The size and the header are durable before any record is written, so
+        // replay never mistakes the preallocated zeros for anything but the end.
+        f.file
+            .sync_all()
+            .context(|| format!("sync journal file {}", f.path.display()))?;
         sync_dir(&self.dir)?;
-        Ok(Arc::new(FsJournalFile { file }))
+        Ok(Arc::new(f))
     }
 
     fn read(&self, id: u64) -> Result<Bytes, JournalError> {
