@@ -218,7 +218,11 @@ pub fn scan(data: &Bytes, from: u64) -> Scan {
     let mut pos = usize::try_from(from.max(JOURNAL_HEADER_BYTES)).unwrap_or(usize::MAX);
     let mut records = Vec::new();
     let end = loop {
-        let Some(head) = data.get(pos..pos + RECORD_HEADER_BYTES) else {
+        // checked_add: `from` comes from the checkpoint mark, so may be anything.
+        let head = pos
+            .checked_add(RECORD_HEADER_BYTES)
+            .and_then(|end| data.get(pos..end));
+        let Some(head) = head else {
             break if pos == data.len() {
                 ScanEnd::Clean
             } else {
