@@ -2,7 +2,8 @@
 //! writes to, data and journal, and turns read-only when the fullest crosses the
 //! threshold. A full journal disk alone is enough; reads, fences, explicit LACs and
 //! recovery adds keep working, and the bookie turns read-write again once the disk
-//! has room.
+//! has room. Checkpoints that keep failing (as on a full data disk) cannot grow the
+//! write cache without limit.
 //!
 //! The journal directory's disk is made to look full with the
 //! `Bookie::start_with_disk_stats` hook: it reports the real file system's size with
@@ -194,6 +195,85 @@ async fn starts_read_only_on_a_full_journal_disk() {
         assert_eq!(
             status(&c, read(5, ReadTarget::Entry(e), false)).await,
             Status::Ok
+        );
+    }
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+}
+
+/// Checkpoints that keep failing (here the checkpoint mark cannot be written, as on
+/// a full data disk) keep their entries in memory; the write cache's bound counts
+/// them, so adds are refused with TooManyRequests instead of memory growing without
+/// limit. Once checkpoints succeed again, adds are accepted, and every accepted entry
+/// is readable, also after a restart.
+#[tokio::test]
+async fn failing_checkpoints_bound_the_write_cache() {
+    const ENTRY_BYTES: usize = 8 << 10;
+    const CACHE_BYTES: usize = 64 << 10;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let journal = tmp.path().join("journal-disk");
+    let mut cfg = config(&data, &journal);
+    cfg.write_cache_bytes = CACHE_BYTES;
+    let b = Bookie::start(cfg.clone()).await.expect("start");
+    // The mark is written to `checkpoint.tmp` first: a directory there fails it.
+    let blocker = data.join("checkpoint.tmp");
+    std::fs::create_dir(&blocker).expect("mkdir");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    let big_add = |e: u64| {
+        Request::AddEntry(AddEntry {
+            master_key: key(),
+            recovery: false,
+            entry: Entry::new(
+                EntryHeader {
+                    ledger_id: 9,
+                    entry_id: e,
+                    lac: e as i64 - 1,
+                    length: (e + 1) * ENTRY_BYTES as u64,
+                },
+                &vec![e as u8; ENTRY_BYTES],
+            ),
+        })
+    };
+    let mut accepted = 0u64;
+    let refused = loop {
+        assert!(
+            accepted < 200,
+            "200 adds accepted: the cache is not bounded"
+        );
+        match status(&c, big_add(accepted)).await {
+            Status::Ok => accepted += 1,
+            other => break other,
+        }
+    };
+    assert_eq!(refused, Status::TooManyRequests);
+    // Twice the configured size, plus the add that crossed it.
+    let limit = (2 * CACHE_BYTES / ENTRY_BYTES) as u64 + 1;
+    assert!(
+        accepted <= limit,
+        "{accepted} adds held in memory, limit {limit}"
+    );
+
+    // Checkpoints work again: the cache drains and adds are accepted.
+    std::fs::remove_dir(&blocker).expect("rmdir");
+    assert_eq!(status(&c, big_add(accepted)).await, Status::Ok);
+    accepted += 1;
+    for e in 0..accepted {
+        assert_eq!(
+            status(&c, read(9, ReadTarget::Entry(e), false)).await,
+            Status::Ok
+        );
+    }
+    drop(c);
+    b.shutdown().await.expect("shutdown");
+
+    let b = Bookie::start(cfg).await.expect("restart");
+    let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    for e in 0..accepted {
+        assert_eq!(
+            status(&c, read(9, ReadTarget::Entry(e), false)).await,
+            Status::Ok,
+            "entry {e} after restart"
         );
     }
     drop(c);
