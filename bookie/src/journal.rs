@@ -14,9 +14,10 @@
 //! fsynced, so never acknowledged, or the zero-filled space preallocated past the
 //! last record ([`JOURNAL_PREALLOC_BYTES`]: a file on disk keeps allocated space
 //! ahead of its end, so a journal write on a filling disk meets ENOSPC as late as
-//! possible, like BookKeeper's `journalPreAllocSizeMB`). This module holds the record codec, replay, and
-//! the [`JournalDir`] boundary with a real and an in-memory implementation; the
-//! group-commit threads live in [`crate::group_commit`].
+//! possible, like BookKeeper's `journalPreAllocSizeMB`). This module holds the
+//! record codec, replay, and the [`JournalDir`] boundary with a real and an
+//! in-memory implementation; the group-commit threads live in
+//! [`crate::group_commit`].
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -322,7 +323,10 @@ impl FsJournalFile {
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
-                tracing::info!(path = %self.path.display(), "journal: file system cannot preallocate; plain appends");
+                tracing::info!(
+                    path = %self.path.display(),
+                    "journal: file system cannot preallocate; plain appends"
+                );
                 space.preallocate = false;
                 Ok(())
             }
@@ -347,7 +351,11 @@ impl JournalFile for FsJournalFile {
                 && !space.warned
             {
                 space.warned = true;
-                tracing::warn!(error = %e, path = %self.path.display(), "journal: cannot preallocate ahead");
+                tracing::warn!(
+                    error = %e,
+                    path = %self.path.display(),
+                    "journal: cannot preallocate ahead"
+                );
             }
         }
         (&self.file).write_all(data)?;
@@ -412,7 +420,11 @@ impl JournalDir for FsJournalDir {
             let mut space = lock(&f.space);
             if let Err(e) = f.allocate(&mut space, JOURNAL_HEADER_BYTES + JOURNAL_PREALLOC_BYTES) {
                 space.warned = true;
-                tracing::warn!(error = %e, path = %f.path.display(), "journal: cannot preallocate a new file");
+                tracing::warn!(
+                    error = %e,
+                    path = %f.path.display(),
+                    "journal: cannot preallocate a new file"
+                );
             }
         }
         // The size and the header are durable before any record is written, so
