@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::compaction::{self, Collector, GcConfig, SpaceStats};
 use crate::config::BookieConfig;
-use crate::disk::{DiskStats, FsDiskStats, next_read_only};
+use crate::disk::{DiskSet, DiskStats, FsDiskStats, next_read_only};
 use crate::error::{Context, StartError, StorageError};
 use crate::fencing::LedgerTable;
 use crate::group_commit::{Apply, Journal};
@@ -50,8 +50,9 @@ impl State {
     }
 
     /// Waits while the write cache holds twice its configured size (checkpoints
-    /// are not keeping up), so memory stays bounded. Returns false if it is still
-    /// full after `timeout`.
+    /// are not keeping up, or keep failing), so memory stays bounded. Both of the
+    /// cache's generations count: a failed checkpoint leaves its entries in memory.
+    /// Returns false if it is still full after `timeout`.
     pub(crate) async fn wait_for_cache_room(&self, timeout: Duration) -> bool {
         let limit = self.write_cache_bytes.saturating_mul(2);
         let deadline = tokio::time::Instant::now() + timeout;
@@ -59,12 +60,12 @@ impl State {
             let drained = self.cache_drained.notified();
             tokio::pin!(drained);
             drained.as_mut().enable();
-            if self.storage.cache_bytes() < limit {
+            if self.storage.cache_held_bytes() < limit {
                 return true;
             }
             self.checkpoint_wanted.notify_one();
             if tokio::time::timeout_at(deadline, drained).await.is_err() {
-                return self.storage.cache_bytes() < limit;
+                return self.storage.cache_held_bytes() < limit;
             }
         }
     }
@@ -100,7 +101,8 @@ pub(crate) struct Shared {
     pub(crate) state: Arc<State>,
     pub(crate) journal: Journal,
     journal_dir: Arc<dyn JournalDir>,
-    pub(crate) disk: Box<dyn DiskStats>,
+    /// The data and journal file systems.
+    pub(crate) disk: DiskSet,
     checkpoint_lock: Mutex<()>,
     pub(crate) scrubber: Scrubber,
     pub(crate) collector: Collector,
@@ -131,14 +133,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Measures every directory's file system and turns the bookie read-only when the
+    /// fullest crosses the threshold (back to read-write below it, with hysteresis).
     fn check_disk(&self) {
         if self.config.read_only {
             self.state.table().set_read_only(true);
             return;
         }
         match self.disk.space() {
-            Ok(space) => {
-                self.state.metrics.disk(space);
+            Ok(space) => self.state.metrics.disk(space),
+            Err(e) => tracing::warn!(error = %e, "read data disk space"),
+        }
+        match self.disk.fullest() {
+            Ok((dir, space)) => {
                 let mut table = self.state.table();
                 let was = table.read_only();
                 let now = next_read_only(was, space.usage(), self.config.disk_usage_threshold);
@@ -147,11 +154,14 @@ impl Shared {
                 if now != was {
                     tracing::warn!(
                         usage = space.usage(),
+                        dir = %dir.display(),
                         read_only = now,
                         "disk usage crossed the threshold"
                     );
                 }
             }
+            // The state stays as it was: a disk that cannot be measured is not
+            // assumed full (a transient error would flap) nor empty.
             Err(e) => tracing::warn!(error = %e, "read disk space"),
         }
     }
@@ -191,7 +201,18 @@ impl Bookie {
     /// Fails without serving anything if a cookie is missing or mismatched, or the
     /// storage cannot be opened.
     pub async fn start(config: BookieConfig) -> Result<BookieHandle, StartError> {
-        Bookie::start_inner(config, None).await
+        Bookie::start_inner(config, None, Box::new(|d| Box::new(FsDiskStats::new(d)))).await
+    }
+
+    /// Like [`Bookie::start`], but measures each directory's disk with
+    /// `stats_for(dir)` instead of the real file system: a test hook, so a test can
+    /// make one directory's disk (say the journal's) look full.
+    #[doc(hidden)]
+    pub async fn start_with_disk_stats(
+        config: BookieConfig,
+        stats_for: impl Fn(&std::path::Path) -> Box<dyn DiskStats> + Send + 'static,
+    ) -> Result<BookieHandle, StartError> {
+        Bookie::start_inner(config, None, Box::new(stats_for)).await
     }
 
     /// Like [`Bookie::start`], but serves on a listener the caller already bound, so a
@@ -201,15 +222,21 @@ impl Bookie {
         config: BookieConfig,
         listener: std::net::TcpListener,
     ) -> Result<BookieHandle, StartError> {
-        Bookie::start_inner(config, Some(listener)).await
+        Bookie::start_inner(
+            config,
+            Some(listener),
+            Box::new(|d| Box::new(FsDiskStats::new(d))),
+        )
+        .await
     }
 
     async fn start_inner(
         config: BookieConfig,
         bound: Option<std::net::TcpListener>,
+        stats_for: StatsFor,
     ) -> Result<BookieHandle, StartError> {
         let cfg = config.clone();
-        let shared = tokio::task::spawn_blocking(move || open(cfg))
+        let shared = tokio::task::spawn_blocking(move || open(cfg, stats_for))
             .await
             .map_err(|e| {
                 StartError::Io(crate::error::IoContext {
@@ -255,7 +282,10 @@ impl Bookie {
     }
 }
 
-fn open(config: BookieConfig) -> Result<Shared, StartError> {
+/// Makes the [`DiskStats`] of a directory.
+type StatsFor = Box<dyn Fn(&std::path::Path) -> Box<dyn DiskStats> + Send>;
+
+fn open(config: BookieConfig, stats_for: StatsFor) -> Result<Shared, StartError> {
     let data_dir = absolute(&config.data_dir)?;
     let journal_dir = absolute(&config.journal_dir)?;
     let mut dirs = vec![data_dir.clone()];
@@ -309,7 +339,8 @@ fn open(config: BookieConfig) -> Result<Shared, StartError> {
             rate_bytes_per_sec: config.compaction_rate_bytes_per_sec,
             interval: config.gc_interval,
         }),
-        disk: Box::new(FsDiskStats::new(&data_dir)),
+        // Every directory the bookie writes to, the data directory first.
+        disk: DiskSet::new(&dirs, &*stats_for),
         config,
         state,
         journal,

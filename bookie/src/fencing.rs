@@ -64,7 +64,9 @@ impl LedgerMeta {
         let lac = i64::from_be_bytes(b.get(1..9)?.try_into().ok()?);
         let klen = usize::from(*b.get(9)?);
         let key = b.get(10..10 + klen)?;
-        if b.len() != 10 + klen || flags & !3 != 0 {
+        // A key without the "has key" flag is damage, not a keyless ledger: dropping
+        // the key would let any writer claim the ledger.
+        if b.len() != 10 + klen || flags & !3 != 0 || (flags & 2 == 0 && klen != 0) {
             return None;
         }
         Some(LedgerMeta {

@@ -1,7 +1,7 @@
 //! The index: (ledger, entry) → [`Location`], plus each ledger's [`LedgerMeta`].
 //!
 //! The real implementation is a fjall database (an LSM tree, as BookKeeper's
-//! DbLedgerStorage uses RocksDB) with two keyspaces:
+//! DbLedgerStorage uses RocksDB) with three keyspaces:
 //!
 //! | keyspace  | key                                   | value                                   |
 //! |-----------|---------------------------------------|-----------------------------------------|
@@ -16,8 +16,17 @@
 //!
 //! Big-endian keys sort by (ledger, entry), so "last entry of a ledger" is a floor
 //! lookup: the last key of the range `(ledger, 0)..=(ledger, u64::MAX)`.
-//! The index is written only at checkpoints and made durable by [`EntryIndex::sync`]
-//! before the checkpoint mark moves; fjall's own journal need not be fsynced per write.
+//! The index is written at three times, none of which needs fjall's own journal
+//! fsynced per write:
+//! - checkpoints put entry locations and metas, and [`EntryIndex::sync`] makes them
+//!   durable before the checkpoint mark moves (the bookie journal covers them until
+//!   then);
+//! - a ledger deletion ([`EntryIndex::delete_ledger`]) removes its entries and meta
+//!   and writes its tombstone in one batch, when the journal's DeleteLedger record
+//!   is applied (the record covers it until the next checkpoint syncs the index);
+//! - compaction points moved entries at their new copies ([`EntryIndex::put`] with
+//!   no metas) after the copies are synced in the entry log, then syncs the index
+//!   before it deletes the old log, so the index never points at a deleted log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -11,11 +11,15 @@
 //!
 //! Replay reads records in order and stops at the first one that is cut short, has a
 //! zero length, or fails its CRC. In the newest file that is the torn tail of a
-//! write that was never fsynced, so never acknowledged: start-up cuts it off
-//! ([`repair_tail`]) before a new file is started. Every older file was fsynced whole
-//! before the next one was created (the writer syncs a file before rolling), so a
-//! bad record there is damage to acknowledged data, and replay refuses it
-//! ([`JournalError::Damaged`]) rather than answer `NoSuchEntry` for what it lost.
+//! write that was never fsynced, so never acknowledged, or the zero-filled space
+//! preallocated past the last record ([`JOURNAL_PREALLOC_BYTES`]: a file on disk
+//! keeps allocated space ahead of its end, so a journal write on a filling disk meets
+//! ENOSPC as late as possible, like BookKeeper's `journalPreAllocSizeMB`); start-up
+//! cuts it off ([`repair_tail`]) before a new file is started. Every older file was
+//! fsynced whole before the next one was created (the writer syncs a file before
+//! rolling), so in an older file anything but zeros to the end after the last record
+//! is damage to acknowledged data, and replay refuses it ([`JournalError::Damaged`])
+//! rather than answer `NoSuchEntry` for what it lost.
 //!
 //! An add record's CRC is computed from the entry's own CRC32C digest (verified
 //! before the add was admitted) with `crc32c_combine`, not by a second pass over the
@@ -46,6 +50,10 @@ pub const JOURNAL_VERSION: u32 = 1;
 pub const JOURNAL_HEADER_BYTES: u64 = 8;
 /// Size of a record's length and CRC fields.
 pub const RECORD_HEADER_BYTES: usize = 8;
+/// How far ahead of its last record a journal file on disk keeps space allocated
+/// (zero-filled, through `fallocate`): once a file holds less than half of this past
+/// its end, the next append extends the allocation by this much.
+pub const JOURNAL_PREALLOC_BYTES: u64 = 4 << 20;
 
 const TYPE_ADD: u8 = 1;
 const TYPE_FENCE: u8 = 2;
@@ -264,7 +272,11 @@ pub fn scan(data: &Bytes, from: u64) -> Scan {
     let mut pos = usize::try_from(from.max(JOURNAL_HEADER_BYTES)).unwrap_or(usize::MAX);
     let mut records = Vec::new();
     let end = loop {
-        let Some(head) = data.get(pos..pos + RECORD_HEADER_BYTES) else {
+        // checked_add: `from` comes from the checkpoint mark, so may be anything.
+        let head = pos
+            .checked_add(RECORD_HEADER_BYTES)
+            .and_then(|end| data.get(pos..end));
+        let Some(head) = head else {
             break if pos == data.len() {
                 ScanEnd::Clean
             } else {
@@ -339,12 +351,69 @@ impl FsJournalDir {
     }
 }
 
+/// A journal file on disk. It is written at its cursor (not in append mode): the
+/// file's size is its allocated space, zero-filled past the last record.
 struct FsJournalFile {
     file: File,
+    path: PathBuf,
+    space: Mutex<FileSpace>,
+}
+
+/// Bytes written to a journal file (the header included) and bytes allocated.
+struct FileSpace {
+    len: u64,
+    allocated: u64,
+    /// False once the file system said it cannot preallocate: plain writes then.
+    preallocate: bool,
+    /// A failed extension ahead of need was logged (it is logged once per file).
+    warned: bool,
+}
+
+impl FsJournalFile {
+    /// Extends the allocated space to `len` bytes.
+    fn allocate(&self, space: &mut FileSpace, len: u64) -> std::io::Result<()> {
+        use fs4::fs_std::FileExt;
+        match self.file.allocate(len) {
+            Ok(()) => {
+                space.allocated = len;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                tracing::info!(
+                    path = %self.path.display(),
+                    "journal: file system cannot preallocate; plain appends"
+                );
+                space.preallocate = false;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 impl JournalFile for FsJournalFile {
     fn append(&self, parts: &[Bytes]) -> std::io::Result<()> {
+        let mut space = lock(&self.space);
+        let end = space.len + parts.iter().map(|p| p.len() as u64).sum::<u64>();
+        if space.preallocate && end > space.allocated {
+            // The write does not fit the allocated space: allocate it first, so
+            // that ENOSPC (if the disk is full) comes before anything is written.
+            self.allocate(&mut space, end + JOURNAL_PREALLOC_BYTES)
+                .or_else(|_| self.allocate(&mut space, end))?;
+        } else if space.preallocate && space.allocated - end < JOURNAL_PREALLOC_BYTES / 2 {
+            // Running low: extend ahead of need. A failure is only a warning, since
+            // the write still fits; the disk check turns the bookie read-only.
+            if let Err(e) = self.allocate(&mut space, end + JOURNAL_PREALLOC_BYTES)
+                && !space.warned
+            {
+                space.warned = true;
+                tracing::warn!(
+                    error = %e,
+                    path = %self.path.display(),
+                    "journal: cannot preallocate ahead"
+                );
+            }
+        }
         // At most IOV_MAX (1024 on Linux) slices per call.
         for chunk in parts.chunks(1024) {
             let mut slices: Vec<IoSlice<'_>> = chunk.iter().map(|p| IoSlice::new(p)).collect();
@@ -358,6 +427,7 @@ impl JournalFile for FsJournalFile {
                 }
             }
         }
+        space.len = end;
         Ok(())
     }
 
@@ -391,18 +461,47 @@ impl JournalDir for FsJournalDir {
         Ok(ids)
     }
 
+    /// Creates the file, writes the header and preallocates
+    /// [`JOURNAL_PREALLOC_BYTES`] past it (best effort: on a full disk the file is
+    /// still created, so a bookie can start, read-only, and serve reads), then syncs
+    /// the file and the directory.
     fn create(&self, id: u64) -> Result<Arc<dyn JournalFile>, JournalError> {
         let path = self.path(id);
         let mut file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .context(|| format!("create journal file {}", path.display()))?;
         file.write_all(&file_header())
-            .and_then(|()| file.sync_all())
             .context(|| format!("write journal header {}", path.display()))?;
+        let f = FsJournalFile {
+            file,
+            path,
+            space: Mutex::new(FileSpace {
+                len: JOURNAL_HEADER_BYTES,
+                allocated: JOURNAL_HEADER_BYTES,
+                preallocate: true,
+                warned: false,
+            }),
+        };
+        {
+            let mut space = lock(&f.space);
+            if let Err(e) = f.allocate(&mut space, JOURNAL_HEADER_BYTES + JOURNAL_PREALLOC_BYTES) {
+                space.warned = true;
+                tracing::warn!(
+                    error = %e,
+                    path = %f.path.display(),
+                    "journal: cannot preallocate a new file"
+                );
+            }
+        }
+        // The size and the header are durable before any record is written, so
+        // replay never mistakes the preallocated zeros for anything but the end.
+        f.file
+            .sync_all()
+            .context(|| format!("sync journal file {}", f.path.display()))?;
         sync_dir(&self.dir)?;
-        Ok(Arc::new(FsJournalFile { file }))
+        Ok(Arc::new(f))
     }
 
     fn read(&self, id: u64) -> Result<Bytes, JournalError> {
@@ -574,15 +673,16 @@ pub struct ReplayOutcome {
     pub records: u64,
     /// The highest journal file id seen (new files must use a higher one).
     pub last_file_id: Option<u64>,
-    /// The newest file's torn tail (unacknowledged writes), if it has one: cut it
-    /// off with [`repair_tail`] before writing a newer file.
+    /// The newest file's torn tail (unacknowledged writes; not its zero-filled,
+    /// preallocated end), if it has one: cut it off with [`repair_tail`] before
+    /// writing a newer file.
     pub torn_tail: Option<TornTail>,
 }
 
 /// Replays every record at or after `from`, in journal order, into `apply`.
 ///
-/// A scan may stop early only in the newest file (its torn tail, reported in
-/// [`ReplayOutcome::torn_tail`]), or at the zero-filled unused end of an older file.
+/// A scan may stop early at a file's zero-filled unused end, or in the newest file
+/// at its torn tail (reported in [`ReplayOutcome::torn_tail`]).
 /// Anything else in an older file is damage to fsynced records, answered
 /// [`JournalError::Damaged`].
 pub fn replay(
@@ -632,6 +732,7 @@ pub fn replay(
                 .is_some_and(|rest| rest.iter().all(|b| *b == 0));
         match s.end {
             ScanEnd::Clean => {}
+            _ if unused_end => {}
             _ if newest => {
                 outcome.torn_tail = Some(TornTail {
                     file_id: id,

@@ -294,9 +294,16 @@ impl LedgerStorage {
         Ok(true)
     }
 
-    /// Bytes waiting in the write cache.
+    /// Bytes waiting in the write cache's active generation (what the next
+    /// checkpoint takes).
     pub fn cache_bytes(&self) -> usize {
         self.cache.active_bytes()
+    }
+
+    /// Bytes the write cache holds in memory: both generations, including entries
+    /// left by a failed checkpoint.
+    pub fn cache_held_bytes(&self) -> usize {
+        self.cache.bytes()
     }
 
     /// Reads an entry: `Ok(None)` means this storage has certainly never held it (or
