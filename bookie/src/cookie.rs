@@ -109,6 +109,21 @@ pub fn check_or_create(
     instance_id: Option<&str>,
     new_instance: &str,
 ) -> Result<Cookie, CookieError> {
+    let storable = |s: &str| !s.contains([',', '\n', '\r']);
+    if !storable(bookie_id) {
+        return Err(CookieError::Unstorable {
+            what: "bookie_id",
+            value: bookie_id.to_string(),
+        });
+    }
+    for (i, dir) in dirs.iter().enumerate() {
+        if !dir.to_str().is_some_and(storable) {
+            return Err(CookieError::Unstorable {
+                what: if i == 0 { "data_dir" } else { "journal_dir" },
+                value: dir.display().to_string(),
+            });
+        }
+    }
     // Look at every directory before writing anything, so a refusal changes nothing.
     let mut found: Option<(PathBuf, Cookie)> = None;
     let mut fresh = Vec::new();
@@ -327,6 +342,51 @@ mod tests {
             check_or_create(&[used], "b1", None, "x"),
             Err(CookieError::MissingCookie { .. })
         ));
+    }
+
+    /// A path or id that would not read back the same is refused before anything
+    /// is written, instead of making the next start-up a confusing mismatch.
+    #[test]
+    fn names_that_would_not_round_trip_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let comma = tmp.path().join("a,b");
+        fs::create_dir_all(&comma).expect("mkdir");
+        let err = check_or_create(&[comma.clone()], "b1", None, "i").expect_err("comma");
+        assert!(
+            matches!(
+                err,
+                CookieError::Unstorable {
+                    what: "data_dir",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!comma.join(COOKIE_FILE).exists());
+        let ok = tmp.path().join("ok");
+        let err = check_or_create(&[ok.clone(), tmp.path().join("j\nx")], "b1", None, "i")
+            .expect_err("newline");
+        assert!(
+            matches!(
+                err,
+                CookieError::Unstorable {
+                    what: "journal_dir",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = check_or_create(&[ok], "b1\r", None, "i").expect_err("id");
+        assert!(
+            matches!(
+                err,
+                CookieError::Unstorable {
+                    what: "bookie_id",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -125,6 +125,17 @@ pub enum CookieError {
         /// The value in `other_dir`.
         other_found: String,
     },
+    /// A directory path or the bookie id cannot be written into a cookie so that
+    /// it reads back the same (the cookie is line- and comma-separated text).
+    #[error(
+        "{what} {value:?} cannot be stored in a cookie: it must be UTF-8 without ',' or line breaks; refusing to start"
+    )]
+    Unstorable {
+        /// Which setting (`data_dir`, `journal_dir` or `bookie_id`).
+        what: &'static str,
+        /// Its value.
+        value: String,
+    },
     /// The cookie file cannot be parsed.
     #[error("cookie in {dir} is unreadable: {reason}")]
     Malformed {

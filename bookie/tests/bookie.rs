@@ -387,8 +387,9 @@ async fn long_poll_read_waits_for_lac_to_advance() {
     b.shutdown().await.expect("shutdown");
 }
 
-/// §Backpressure: past the per-connection in-flight bound, requests are refused
-/// with TooManyRequests, and every request gets exactly one answer.
+/// §Backpressure: past the per-connection in-flight bound, adds are refused with
+/// TooManyRequests (other requests wait unread), and every request gets exactly one
+/// answer.
 #[tokio::test]
 async fn too_many_bytes_in_flight_get_too_many_requests() {
     let tmp = tempfile::tempdir().expect("tempdir");
