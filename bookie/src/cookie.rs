@@ -351,7 +351,8 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let comma = tmp.path().join("a,b");
         fs::create_dir_all(&comma).expect("mkdir");
-        let err = check_or_create(&[comma.clone()], "b1", None, "i").expect_err("comma");
+        let err =
+            check_or_create(std::slice::from_ref(&comma), "b1", None, "i").expect_err("comma");
         assert!(
             matches!(
                 err,
