@@ -391,6 +391,21 @@ async fn multipart_upload_and_its_errors() {
         .expect("get");
     assert_eq!(got.content_type(), Some("video/mp4"));
     let all = body(got).await;
+    // A range across the boundary between the two parts.
+    let (first, last) = (part1.len() - 10, part1.len() + 9);
+    let ranged = s3
+        .get_object()
+        .bucket("mpu")
+        .key("big")
+        .range(format!("bytes={first}-{last}"))
+        .send()
+        .await
+        .expect("range across parts");
+    assert_eq!(
+        ranged.content_range(),
+        Some(format!("bytes {first}-{last}/{}", all.len()).as_str())
+    );
+    assert_eq!(body(ranged).await, all[first..=last]);
     assert_eq!(all.len(), part1.len() + part2.len());
     assert_eq!(&all[..part1.len()], &part1[..]);
     assert_eq!(&all[part1.len()..], &part2[..]);

@@ -367,6 +367,25 @@ pub async fn listing(s3: &Client) {
         .collect();
     assert_eq!(prefixes, vec!["a/b/"]);
 
+    // CommonPrefixes count toward MaxKeys.
+    let page = s3
+        .list_objects_v2()
+        .bucket("list")
+        .delimiter("/")
+        .max_keys(2)
+        .send()
+        .await
+        .expect("list");
+    let prefixes: Vec<&str> = page
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, vec!["a/", "b/"]);
+    assert!(page.contents().is_empty());
+    assert_eq!(page.key_count(), Some(2));
+    assert_eq!(page.is_truncated(), Some(true));
+
     // Pages of two, following continuation tokens.
     let mut seen = Vec::new();
     let mut token = None;
