@@ -382,6 +382,21 @@ async fn multipart_upload_and_its_errors() {
         .await
         .expect("a retried Complete is idempotent");
     assert_eq!(again.e_tag(), Some(expected.as_str()));
+    // A different list for the completed upload is not a retry: NoSuchUpload.
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(parts[0].clone())
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("another list after completion");
+    assert_error(&err, 404, "NoSuchUpload");
     let got = s3
         .get_object()
         .bucket("mpu")
