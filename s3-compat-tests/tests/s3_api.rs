@@ -567,12 +567,9 @@ async fn conditional_get_head_and_put() {
         .expect("both conditions hold");
     assert_eq!(body(got).await, b"hello");
 
-    // GET with dates, compared at one-second resolution.
-    for (since, modified_since_ok) in [
-        (modified - 3600, true),
-        (modified, false),
-        (modified + 3600, false),
-    ] {
+    // GET with dates, compared at one-second resolution (no dates in the future:
+    // servers differ on whether those are ignored).
+    for (since, modified_since_ok) in [(modified - 3600, true), (modified, false)] {
         let result = s3
             .get_object()
             .bucket("cond")
@@ -639,7 +636,7 @@ async fn conditional_get_head_and_put() {
         .head_object()
         .bucket("cond")
         .key("k")
-        .if_modified_since(at(modified + 60))
+        .if_modified_since(at(modified))
         .send()
         .await
         .expect_err("not modified");
