@@ -8,7 +8,7 @@
 use axum::body::Body;
 use folio_namespace::buckets::BucketRecord;
 use folio_namespace::multipart::{self, Completion, PartRecord, UploadRecord};
-use folio_namespace::objects::WriteContext;
+use folio_namespace::objects::{self, WriteContext};
 use folio_namespace::{NsError, OpId};
 use folio_s3::checksum::{self, ChecksumAlgorithm, Md5};
 use folio_s3::error::S3Error;
@@ -281,7 +281,22 @@ pub(crate) async fn complete(
     match result {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => return Err(e),
-        Err(NsError::UploadNotFound(_)) => return Err(S3Error::NoSuchUpload),
+        Err(NsError::UploadNotFound(_)) => {
+            // A client's retry of a Complete that already succeeded (its answer was
+            // lost) finds the upload gone. S3 answers it with the same result. The
+            // object's ETag is the MD5 of exactly this list's part MD5s and count, so
+            // a match means the key holds this list's object; anything else is
+            // NoSuchUpload. Read-only: nothing is written or removed here.
+            let (bucket_id, key) = (bucket.id, r.key.clone());
+            let current = app
+                .db
+                .transact(move |tx, _| objects::get(tx, bucket_id, &key))
+                .await
+                .map_err(|e| internal("read object for a retried complete", &e))?;
+            if !current.is_some_and(|o| objects::etag_eq(&o.etag, &etag)) {
+                return Err(S3Error::NoSuchUpload);
+            }
+        }
         Err(NsError::InvalidPart { .. }) => return Err(S3Error::InvalidPart),
         Err(NsError::InvalidPartOrder) => return Err(S3Error::InvalidPartOrder),
         Err(NsError::PreconditionFailed) => return Err(S3Error::PreconditionFailed),

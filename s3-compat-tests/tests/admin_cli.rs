@@ -10,11 +10,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use common::{client, folio, folio_json, folio_ok, pattern};
+use common::{assert_error, client, client_with, folio, folio_json, folio_ok, pattern};
 use folio_s3_compat_tests::{ADMIN_TOKEN, Server, folio_binary};
 use serde_json::Value;
 
@@ -259,15 +257,7 @@ async fn a_key_with_read_access_can_get_but_not_put() {
         "{table}"
     );
 
-    let reader = Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(server.endpoint())
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(&id, &secret, None, None, "test"))
-            .build(),
-    );
+    let reader = client_with(&server, &id, &secret);
     let got = reader
         .get_object()
         .bucket("photos")
@@ -285,10 +275,7 @@ async fn a_key_with_read_access_can_get_but_not_put() {
         .send()
         .await
         .expect_err("PUT without write access");
-    assert_eq!(
-        denied.into_service_error().meta().code(),
-        Some("AccessDenied")
-    );
+    assert_error(&denied, 403, "AccessDenied");
 
     // Deny takes it away again; rm deletes the key.
     folio_ok(&server, &["key", "deny", &id, "photos"]);
@@ -299,10 +286,139 @@ async fn a_key_with_read_access_can_get_but_not_put() {
         .send()
         .await
         .expect_err("GET after deny");
-    assert_eq!(err.into_service_error().meta().code(), Some("AccessDenied"));
+    assert_error(&err, 403, "AccessDenied");
     folio_ok(&server, &["key", "rm", &id]);
     let out = folio(&server, &["key", "rm", &id]);
     assert!(!out.status.success());
+}
+
+/// A key made with `folio key create` and its secret.
+fn new_key(server: &Server, name: &str) -> (String, String) {
+    let created = folio_json(server, &["key", "create", name]);
+    (
+        created["access_key_id"].as_str().expect("id").to_owned(),
+        created["secret"].as_str().expect("secret").to_owned(),
+    )
+}
+
+/// Per-bucket permissions through S3: --write lets a key PUT and DELETE objects but
+/// not delete the bucket; --owner lets it delete the bucket; a key made by the admin
+/// API may not create buckets; and a bucket name taken by another key is 409
+/// BucketAlreadyExists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_bucket_write_and_owner_permissions() {
+    let server = Server::start();
+    let root = client(&server);
+    for bucket in ["shared", "owned"] {
+        root.create_bucket()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("create bucket");
+    }
+
+    // --write only: objects yes, the bucket no, and no reading.
+    let (writer_id, writer_secret) = new_key(&server, "writer");
+    folio_ok(&server, &["key", "allow", &writer_id, "shared", "--write"]);
+    let writer = client_with(&server, &writer_id, &writer_secret);
+    writer
+        .put_object()
+        .bucket("shared")
+        .key("w.txt")
+        .body(ByteStream::from_static(b"written"))
+        .send()
+        .await
+        .expect("PUT with write access");
+    let err = writer
+        .get_object()
+        .bucket("shared")
+        .key("w.txt")
+        .send()
+        .await
+        .expect_err("GET without read access");
+    assert_error(&err, 403, "AccessDenied");
+    let err = writer
+        .delete_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect_err("DeleteBucket without owner permission");
+    assert_error(&err, 403, "AccessDenied");
+    let err = writer
+        .put_object()
+        .bucket("owned")
+        .key("w.txt")
+        .body(ByteStream::from_static(b"nope"))
+        .send()
+        .await
+        .expect_err("PUT to a bucket without a grant");
+    assert_error(&err, 403, "AccessDenied");
+    writer
+        .delete_object()
+        .bucket("shared")
+        .key("w.txt")
+        .send()
+        .await
+        .expect("DELETE with write access");
+    root.head_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect("the bucket is still there");
+
+    // --owner: DeleteBucket is allowed.
+    let (owner_id, owner_secret) = new_key(&server, "owner");
+    folio_ok(&server, &["key", "allow", &owner_id, "owned", "--owner"]);
+    let owner = client_with(&server, &owner_id, &owner_secret);
+    owner
+        .delete_bucket()
+        .bucket("owned")
+        .send()
+        .await
+        .expect("DeleteBucket with owner permission");
+    let err = root
+        .head_bucket()
+        .bucket("owned")
+        .send()
+        .await
+        .expect_err("deleted");
+    assert_error(&err, 404, "NotFound");
+
+    // Keys made by the admin API may not create buckets.
+    let err = writer
+        .create_bucket()
+        .bucket("writers-own")
+        .send()
+        .await
+        .expect_err("CreateBucket without allow_create_bucket");
+    assert_error(&err, 403, "AccessDenied");
+    let err = root
+        .head_bucket()
+        .bucket("writers-own")
+        .send()
+        .await
+        .expect_err("not created");
+    assert_error(&err, 404, "NotFound");
+
+    // A bucket owned by another key: 409 BucketAlreadyExists (not ...OwnedByYou).
+    folio_ok(
+        &server,
+        &["bucket", "create", "theirs", "--owner", &owner_id],
+    );
+    let err = root
+        .create_bucket()
+        .bucket("theirs")
+        .send()
+        .await
+        .expect_err("taken by another key");
+    assert_error(&err, 409, "BucketAlreadyExists");
+    let err = root
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .expect_err("taken by this key");
+    assert_error(&err, 409, "BucketAlreadyOwnedByYou");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

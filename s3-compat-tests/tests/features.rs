@@ -3,27 +3,17 @@
 //! that says "not supported" or "stub" is pinned here, so the table cannot claim less
 //! than the server does, nor more.
 
-use aws_credential_types::Credentials;
+mod common;
+
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketCannedAcl, BucketVersioningStatus, CorsConfiguration, CorsRule, Permission, Tag, Tagging,
     VersioningConfiguration,
 };
-use folio_s3_compat_tests::{ACCESS_KEY, SECRET_KEY, Server};
-
-fn client(server: &Server) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(server.endpoint())
-        .force_path_style(true)
-        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
+use common::{assert_error, assert_raw_error, client, raw_from_reqwest};
+use folio_s3_compat_tests::{ACCESS_KEY, Server};
 
 /// Asserts that a call failed with 501 NotImplemented.
 fn assert_not_implemented<E: ProvideErrorMetadata + std::fmt::Debug, T: std::fmt::Debug>(
@@ -158,14 +148,7 @@ async fn acls_are_read_only_owner_full_control() {
     let anonymous = reqwest::get(format!("{}/acl/public%3F", _server.endpoint()))
         .await
         .expect("anonymous GET");
-    assert_eq!(anonymous.status().as_u16(), 403);
-    assert!(
-        anonymous
-            .text()
-            .await
-            .expect("body")
-            .contains("<Code>AccessDenied</Code>")
-    );
+    assert_raw_error(&raw_from_reqwest(anonymous).await, 403, "AccessDenied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,11 +274,7 @@ async fn object_tagging_reads_an_empty_tag_set() {
         .send()
         .await
         .expect_err("missing key");
-    assert_eq!(
-        err.as_service_error().and_then(|e| e.code()),
-        Some("NoSuchKey"),
-        "{err:?}"
-    );
+    assert_error(&err, 404, "NoSuchKey");
     assert_not_implemented(
         "DeleteObjectTagging",
         s3.delete_object_tagging()
@@ -332,7 +311,7 @@ async fn sse_c_is_refused_before_anything_is_stored() {
         .send()
         .await
         .expect_err("nothing stored");
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(404));
+    assert_error(&err, 404, "NotFound");
 
     // SSE-S3 is accepted and not claimed: the object is stored, and neither the PUT
     // nor a HEAD says it is encrypted.

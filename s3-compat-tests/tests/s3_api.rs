@@ -1,57 +1,18 @@
 //! The S3 API through aws-sdk-s3 with its default settings, against a real
-//! `folio standalone` process. Each test starts its own server.
+//! `folio standalone` process. Each test starts its own server. Every error is
+//! asserted by HTTP status and S3 error code; the checks in `common::checks` run
+//! over HTTPS too (`tls.rs`).
 
-use aws_credential_types::Credentials;
-use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
-use folio_s3_compat_tests::{ACCESS_KEY, SECRET_KEY, Server};
+mod common;
 
-fn client_with(server: &Server, access_key: &str, secret: &str) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(server.endpoint())
-        .force_path_style(true)
-        .credentials_provider(Credentials::new(access_key, secret, None, None, "test"))
-        .build();
-    Client::from_conf(config)
-}
-
-fn client(server: &Server) -> Client {
-    client_with(server, ACCESS_KEY, SECRET_KEY)
-}
-
-/// The S3 error code of a failed call.
-fn code<E: ProvideErrorMetadata + std::fmt::Debug>(err: &aws_sdk_s3::error::SdkError<E>) -> String {
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{err:?}"))
-}
-
-/// The HTTP status of a failed call.
-fn status<E>(err: &aws_sdk_s3::error::SdkError<E>) -> u16 {
-    err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0)
-}
-
-fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
-}
-
-async fn body(output: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
-    output
-        .body
-        .collect()
-        .await
-        .expect("read body")
-        .into_bytes()
-        .to_vec()
-}
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::checks::{self, body};
+use common::{
+    assert_bodyless_error, assert_error, assert_raw_error, client, client_with, md5_hex, pattern,
+    raw_from_reqwest,
+};
+use folio_s3_compat_tests::{ACCESS_KEY, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_lifecycle_and_errors() {
@@ -68,15 +29,14 @@ async fn bucket_lifecycle_and_errors() {
         .send()
         .await
         .expect_err("exists");
-    assert_eq!(code(&err), "BucketAlreadyOwnedByYou");
-    assert_eq!(status(&err), 409);
+    assert_error(&err, 409, "BucketAlreadyOwnedByYou");
     let err = s3
         .create_bucket()
         .bucket("Bad_Name")
         .send()
         .await
         .expect_err("invalid");
-    assert_eq!(code(&err), "InvalidBucketName");
+    assert_error(&err, 400, "InvalidBucketName");
     s3.head_bucket().bucket("alpha").send().await.expect("head");
     let err = s3
         .head_bucket()
@@ -84,7 +44,7 @@ async fn bucket_lifecycle_and_errors() {
         .send()
         .await
         .expect_err("missing");
-    assert_eq!(status(&err), 404);
+    assert_error(&err, 404, "NotFound");
     let buckets = s3.list_buckets().send().await.expect("list");
     let names: Vec<&str> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, vec!["alpha"]);
@@ -110,7 +70,7 @@ async fn bucket_lifecycle_and_errors() {
         .send()
         .await
         .expect_err("not empty");
-    assert_eq!(code(&err), "BucketNotEmpty");
+    assert_error(&err, 409, "BucketNotEmpty");
     s3.delete_object()
         .bucket("alpha")
         .key("k")
@@ -128,7 +88,31 @@ async fn bucket_lifecycle_and_errors() {
         .send()
         .await
         .expect_err("gone");
-    assert_eq!(code(&err), "NoSuchBucket");
+    assert_error(&err, 404, "NoSuchBucket");
+    let err = s3
+        .get_bucket_location()
+        .bucket("alpha")
+        .send()
+        .await
+        .expect_err("gone");
+    assert_error(&err, 404, "NoSuchBucket");
+    let err = s3
+        .get_object()
+        .bucket("alpha")
+        .key("k")
+        .send()
+        .await
+        .expect_err("gone");
+    assert_error(&err, 404, "NoSuchBucket");
+    let err = s3
+        .put_object()
+        .bucket("alpha")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("gone");
+    assert_error(&err, 404, "NoSuchBucket");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +125,7 @@ async fn put_get_head_delete_with_metadata_and_ranges() {
         .await
         .expect("create");
     // 2.5 MiB: three ledger entries of 1 MiB, the last partial.
-    let payload = bytes(5 << 19, 7);
+    let payload = pattern(5 << 19, 7);
     let put = s3
         .put_object()
         .bucket("data")
@@ -183,37 +167,6 @@ async fn put_get_head_delete_with_metadata_and_ranges() {
         .expect("head");
     assert_eq!(head.content_length(), Some(payload.len() as i64));
 
-    // A range across an entry boundary, an open range and a suffix.
-    for (range, first, last) in [
-        ("bytes=1048570-1048590", 1048570usize, 1048590usize),
-        ("bytes=2621000-", 2621000, payload.len() - 1),
-        ("bytes=-10", payload.len() - 10, payload.len() - 1),
-    ] {
-        let got = s3
-            .get_object()
-            .bucket("data")
-            .key("dir/a b+c.bin")
-            .range(range)
-            .send()
-            .await
-            .expect("range");
-        assert_eq!(
-            got.content_range(),
-            Some(format!("bytes {first}-{last}/{}", payload.len()).as_str())
-        );
-        assert_eq!(body(got).await, payload[first..=last], "{range}");
-    }
-    let err = s3
-        .get_object()
-        .bucket("data")
-        .key("dir/a b+c.bin")
-        .range(format!("bytes={}-", payload.len()))
-        .send()
-        .await
-        .expect_err("unsatisfiable");
-    assert_eq!(code(&err), "InvalidRange");
-    assert_eq!(status(&err), 416);
-
     let err = s3
         .get_object()
         .bucket("data")
@@ -221,7 +174,7 @@ async fn put_get_head_delete_with_metadata_and_ranges() {
         .send()
         .await
         .expect_err("missing");
-    assert_eq!(code(&err), "NoSuchKey");
+    assert_error(&err, 404, "NoSuchKey");
     s3.delete_object()
         .bucket("data")
         .key("dir/a b+c.bin")
@@ -241,7 +194,8 @@ async fn put_get_head_delete_with_metadata_and_ranges() {
         .send()
         .await
         .expect_err("deleted");
-    assert_eq!(status(&err), 404);
+    assert_bodyless_error(&err, 404);
+    assert_error(&err, 404, "NotFound");
 
     // An empty object.
     s3.put_object()
@@ -259,102 +213,20 @@ async fn put_get_head_delete_with_metadata_and_ranges() {
         .await
         .expect("get empty");
     assert!(body(got).await.is_empty());
+
+    checks::ranges(&s3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_with_prefix_delimiter_and_pages() {
     let server = Server::start();
-    let s3 = client(&server);
-    s3.create_bucket()
-        .bucket("list")
-        .send()
-        .await
-        .expect("create");
-    let keys = ["a/1", "a/2", "a/b/3", "b/4", "c", "d"];
-    for k in keys {
-        s3.put_object()
-            .bucket("list")
-            .key(k)
-            .body(ByteStream::from_static(b"1"))
-            .send()
-            .await
-            .expect("put");
-    }
-    let top = s3
-        .list_objects_v2()
-        .bucket("list")
-        .delimiter("/")
-        .send()
-        .await
-        .expect("list");
-    let prefixes: Vec<&str> = top
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .collect();
-    let objects: Vec<&str> = top.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(prefixes, vec!["a/", "b/"]);
-    assert_eq!(objects, vec!["c", "d"]);
-    assert_eq!(top.key_count(), Some(4));
+    checks::listing(&client(&server)).await;
+}
 
-    let under_a = s3
-        .list_objects_v2()
-        .bucket("list")
-        .prefix("a/")
-        .delimiter("/")
-        .send()
-        .await
-        .expect("list a/");
-    let objects: Vec<&str> = under_a.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(objects, vec!["a/1", "a/2"]);
-
-    // Pages of two, following continuation tokens.
-    let mut seen = Vec::new();
-    let mut token = None;
-    for _ in 0..10 {
-        let page = s3
-            .list_objects_v2()
-            .bucket("list")
-            .max_keys(2)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .expect("page");
-        seen.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        token = page.next_continuation_token().map(str::to_owned);
-        if !page.is_truncated().unwrap_or(false) {
-            break;
-        }
-    }
-    assert_eq!(seen, keys);
-
-    let v1 = s3
-        .list_objects()
-        .bucket("list")
-        .marker("b/4")
-        .send()
-        .await
-        .expect("v1");
-    let objects: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(objects, vec!["c", "d"]);
-
-    let versions = s3
-        .list_object_versions()
-        .bucket("list")
-        .send()
-        .await
-        .expect("versions");
-    assert_eq!(versions.versions().len(), keys.len());
-    assert!(
-        versions
-            .versions()
-            .iter()
-            .all(|v| v.version_id() == Some("null"))
-    );
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_part_copy_whole_and_ranged() {
+    let server = Server::start();
+    checks::upload_part_copy(&client(&server)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,8 +247,8 @@ async fn multipart_upload_and_its_errors() {
         .await
         .expect("create upload");
     let id = upload.upload_id().expect("upload id").to_owned();
-    let part1 = bytes(5 << 20, 1);
-    let part2 = bytes(1 << 20, 2);
+    let part1 = pattern(5 << 20, 1);
+    let part2 = pattern(1 << 20, 2);
     let mut parts = Vec::new();
     for (n, data) in [(1, &part1), (2, &part2)] {
         let out = s3
@@ -413,6 +285,53 @@ async fn multipart_upload_and_its_errors() {
         .expect("list uploads");
     assert_eq!(uploads.uploads().len(), 1);
 
+    // Part numbers run from 1 to 10000; an unknown upload id is NoSuchUpload.
+    for bad in [0, 10001] {
+        let err = s3
+            .upload_part()
+            .bucket("mpu")
+            .key("big")
+            .upload_id(&id)
+            .part_number(bad)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .expect_err("part number out of range");
+        assert_error(&err, 400, "InvalidArgument");
+    }
+    let err = s3
+        .upload_part()
+        .bucket("mpu")
+        .key("big")
+        .upload_id("no-such-upload-id")
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("unknown upload");
+    assert_error(&err, 404, "NoSuchUpload");
+
+    // An ETag that does not match the uploaded part: InvalidPart.
+    let wrong_etag = CompletedMultipartUpload::builder()
+        .parts(parts[0].clone())
+        .parts(
+            CompletedPart::builder()
+                .part_number(2)
+                .e_tag(format!("\"{}\"", md5_hex(b"not part 2")))
+                .build(),
+        )
+        .build();
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(wrong_etag)
+        .send()
+        .await
+        .expect_err("etag mismatch");
+    assert_error(&err, 400, "InvalidPart");
+
     // Out of order: InvalidPartOrder.
     let reversed = CompletedMultipartUpload::builder()
         .set_parts(Some(parts.iter().rev().cloned().collect()))
@@ -426,7 +345,7 @@ async fn multipart_upload_and_its_errors() {
         .send()
         .await
         .expect_err("order");
-    assert_eq!(code(&err), "InvalidPartOrder");
+    assert_error(&err, 400, "InvalidPartOrder");
 
     let done = s3
         .complete_multipart_upload()
@@ -441,11 +360,43 @@ async fn multipart_upload_and_its_errors() {
         .send()
         .await
         .expect("complete");
-    assert!(
-        done.e_tag().expect("etag").ends_with("-2\""),
-        "{:?}",
-        done.e_tag()
-    );
+    // The multipart ETag: the MD5 of the concatenated binary part MD5s, then "-N".
+    let mut md5s = Vec::new();
+    for part in [&part1, &part2] {
+        md5s.extend(hex::decode(md5_hex(part)).expect("hex"));
+    }
+    let expected = format!("\"{}-2\"", md5_hex(&md5s));
+    assert_eq!(done.e_tag(), Some(expected.as_str()));
+    // A retried Complete with the same list succeeds with the same ETag.
+    let again = s3
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a retried Complete is idempotent");
+    assert_eq!(again.e_tag(), Some(expected.as_str()));
+    // A different list for the completed upload is not a retry: NoSuchUpload.
+    let err = s3
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(parts[0].clone())
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("another list after completion");
+    assert_error(&err, 404, "NoSuchUpload");
     let got = s3
         .get_object()
         .bucket("mpu")
@@ -455,6 +406,21 @@ async fn multipart_upload_and_its_errors() {
         .expect("get");
     assert_eq!(got.content_type(), Some("video/mp4"));
     let all = body(got).await;
+    // A range across the boundary between the two parts.
+    let (first, last) = (part1.len() - 10, part1.len() + 9);
+    let ranged = s3
+        .get_object()
+        .bucket("mpu")
+        .key("big")
+        .range(format!("bytes={first}-{last}"))
+        .send()
+        .await
+        .expect("range across parts");
+    assert_eq!(
+        ranged.content_range(),
+        Some(format!("bytes {first}-{last}/{}", all.len()).as_str())
+    );
+    assert_eq!(body(ranged).await, all[first..=last]);
     assert_eq!(all.len(), part1.len() + part2.len());
     assert_eq!(&all[..part1.len()], &part1[..]);
     assert_eq!(&all[part1.len()..], &part2[..]);
@@ -467,7 +433,7 @@ async fn multipart_upload_and_its_errors() {
         .send()
         .await
         .expect_err("completed");
-    assert_eq!(code(&err), "NoSuchUpload");
+    assert_error(&err, 404, "NoSuchUpload");
 
     // A small first part: EntityTooSmall at Complete; then abort.
     let small = s3
@@ -510,7 +476,7 @@ async fn multipart_upload_and_its_errors() {
         .send()
         .await
         .expect_err("too small");
-    assert_eq!(code(&err), "EntityTooSmall");
+    assert_error(&err, 400, "EntityTooSmall");
     s3.abort_multipart_upload()
         .bucket("mpu")
         .key("small")
@@ -526,101 +492,169 @@ async fn multipart_upload_and_its_errors() {
         .send()
         .await
         .expect_err("gone");
-    assert_eq!(code(&err), "NoSuchUpload");
+    assert_error(&err, 404, "NoSuchUpload");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_delete_objects_and_conditions() {
+async fn copy_object_directives_and_errors() {
+    let server = Server::start();
+    checks::copy(&client(&server)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_objects_quiet_and_malformed() {
+    let server = Server::start();
+    checks::delete_objects(&client(&server)).await;
+}
+
+/// GET and HEAD with If-Match, If-None-Match, If-Modified-Since and
+/// If-Unmodified-Since; PUT with If-None-Match: * and If-Match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conditional_get_head_and_put() {
     let server = Server::start();
     let s3 = client(&server);
     s3.create_bucket()
-        .bucket("src")
-        .send()
-        .await
-        .expect("create");
-    s3.create_bucket()
-        .bucket("dst")
+        .bucket("cond")
         .send()
         .await
         .expect("create");
     let put = s3
         .put_object()
-        .bucket("src")
-        .key("orig")
+        .bucket("cond")
+        .key("k")
         .body(ByteStream::from_static(b"hello"))
-        .metadata("a", "1")
         .send()
         .await
         .expect("put");
     let etag = put.e_tag().expect("etag").to_owned();
-    s3.copy_object()
-        .bucket("dst")
-        .key("copy")
-        .copy_source("src/orig")
+    let head = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
         .send()
         .await
-        .expect("copy");
-    let got = s3
-        .get_object()
-        .bucket("dst")
-        .key("copy")
-        .send()
-        .await
-        .expect("get copy");
-    assert_eq!(
-        got.metadata().and_then(|m| m.get("a")).map(String::as_str),
-        Some("1")
-    );
-    assert_eq!(body(got).await, b"hello");
-    // The copy shares the source's ledger: deleting the source keeps the copy.
-    s3.delete_object()
-        .bucket("src")
-        .key("orig")
-        .send()
-        .await
-        .expect("delete source");
-    let got = s3
-        .get_object()
-        .bucket("dst")
-        .key("copy")
-        .send()
-        .await
-        .expect("copy survives");
-    assert_eq!(body(got).await, b"hello");
+        .expect("head");
+    let modified = head.last_modified().expect("Last-Modified").secs();
+    let at = DateTime::from_secs;
 
-    // Conditional GETs.
+    // GET: If-None-Match matching is 304; If-Match not matching is 412.
     let err = s3
         .get_object()
-        .bucket("dst")
-        .key("copy")
+        .bucket("cond")
+        .key("k")
         .if_none_match(&etag)
         .send()
         .await
         .expect_err("304");
-    assert_eq!(status(&err), 304);
+    assert_bodyless_error(&err, 304);
     let err = s3
         .get_object()
-        .bucket("dst")
-        .key("copy")
+        .bucket("cond")
+        .key("k")
         .if_match("\"0000\"")
         .send()
         .await
         .expect_err("412");
-    assert_eq!(status(&err), 412);
+    assert_error(&err, 412, "PreconditionFailed");
+    let got = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .if_none_match("\"0000\"")
+        .send()
+        .await
+        .expect("both conditions hold");
+    assert_eq!(body(got).await, b"hello");
 
-    // Conditional PUT: If-None-Match: * refuses an existing key.
+    // GET with dates, compared at one-second resolution (no dates in the future:
+    // servers differ on whether those are ignored).
+    for (since, modified_since_ok) in [(modified - 3600, true), (modified, false)] {
+        let result = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_modified_since(at(since))
+            .send()
+            .await;
+        match (modified_since_ok, result) {
+            (true, Ok(got)) => assert_eq!(body(got).await, b"hello"),
+            (false, Err(err)) => assert_bodyless_error(&err, 304),
+            (expected, other) => {
+                panic!("If-Modified-Since {since} (expected ok={expected}): {other:?}")
+            }
+        }
+    }
+    for (since, unmodified_since_ok) in [
+        (modified - 3600, false),
+        (modified, true),
+        (modified + 3600, true),
+    ] {
+        let result = s3
+            .get_object()
+            .bucket("cond")
+            .key("k")
+            .if_unmodified_since(at(since))
+            .send()
+            .await;
+        match (unmodified_since_ok, result) {
+            (true, Ok(got)) => assert_eq!(body(got).await, b"hello"),
+            (false, Err(err)) => assert_error(&err, 412, "PreconditionFailed"),
+            (expected, other) => {
+                panic!("If-Unmodified-Since {since} (expected ok={expected}): {other:?}")
+            }
+        }
+    }
+
+    // HEAD: the same conditions, answered without a body.
+    let err = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .if_match("\"0000\"")
+        .send()
+        .await
+        .expect_err("412");
+    assert_bodyless_error(&err, 412);
+    let err = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .expect_err("304");
+    assert_bodyless_error(&err, 304);
+    s3.head_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .send()
+        .await
+        .expect("If-Match holds");
+    let err = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .if_modified_since(at(modified))
+        .send()
+        .await
+        .expect_err("not modified");
+    assert_bodyless_error(&err, 304);
+
+    // PUT: If-None-Match: * refuses an existing key and takes an absent one.
     let err = s3
         .put_object()
-        .bucket("dst")
-        .key("copy")
+        .bucket("cond")
+        .key("k")
         .if_none_match("*")
         .body(ByteStream::from_static(b"x"))
         .send()
         .await
         .expect_err("exists");
-    assert_eq!(code(&err), "PreconditionFailed");
+    assert_error(&err, 412, "PreconditionFailed");
     s3.put_object()
-        .bucket("dst")
+        .bucket("cond")
         .key("fresh")
         .if_none_match("*")
         .body(ByteStream::from_static(b"x"))
@@ -628,28 +662,38 @@ async fn copy_delete_objects_and_conditions() {
         .await
         .expect("absent key");
 
-    // DeleteObjects: a missing key is reported deleted.
-    let delete = Delete::builder()
-        .objects(ObjectIdentifier::builder().key("copy").build().expect("id"))
-        .objects(
-            ObjectIdentifier::builder()
-                .key("never-existed")
-                .build()
-                .expect("id"),
-        )
-        .build()
-        .expect("delete");
-    let out = s3
-        .delete_objects()
-        .bucket("dst")
-        .delete(delete)
+    // PUT with If-Match: overwrites when the ETag matches, 412 when it does not
+    // (and the object is unchanged).
+    let overwritten = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .body(ByteStream::from_static(b"second"))
         .send()
         .await
-        .expect("delete objects");
-    let mut deleted: Vec<&str> = out.deleted().iter().filter_map(|d| d.key()).collect();
-    deleted.sort();
-    assert_eq!(deleted, vec!["copy", "never-existed"]);
-    assert!(out.errors().is_empty());
+        .expect("If-Match overwrite");
+    let new_etag = overwritten.e_tag().expect("etag").to_owned();
+    assert_eq!(new_etag, format!("\"{}\"", md5_hex(b"second")));
+    let err = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .body(ByteStream::from_static(b"third"))
+        .send()
+        .await
+        .expect_err("stale If-Match");
+    assert_error(&err, 412, "PreconditionFailed");
+    let got = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.e_tag(), Some(new_etag.as_str()));
+    assert_eq!(body(got).await, b"second");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -695,24 +739,20 @@ async fn authentication_is_required_and_checked() {
         .expect("create");
     let wrong = client_with(&server, ACCESS_KEY, "not-the-secret");
     let err = wrong.list_buckets().send().await.expect_err("bad secret");
-    assert_eq!(code(&err), "SignatureDoesNotMatch");
-    assert_eq!(status(&err), 403);
+    assert_error(&err, 403, "SignatureDoesNotMatch");
     let unknown = client_with(&server, "NOSUCHKEY", "whatever-secret");
     let err = unknown
         .list_buckets()
         .send()
         .await
         .expect_err("unknown key");
-    assert_eq!(code(&err), "InvalidAccessKeyId");
+    assert_error(&err, 403, "InvalidAccessKeyId");
 
     // Anonymous: 403 AccessDenied with an XML body.
     let response = reqwest::get(format!("{}/auth/x", server.endpoint()))
         .await
         .expect("anonymous GET");
-    assert_eq!(response.status().as_u16(), 403);
-    assert!(response.headers().contains_key("x-amz-request-id"));
-    let text = response.text().await.expect("body");
-    assert!(text.contains("<Code>AccessDenied</Code>"), "{text}");
+    assert_raw_error(&raw_from_reqwest(response).await, 403, "AccessDenied");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -759,7 +799,182 @@ async fn presigned_get_and_put_with_plain_http() {
     // Tampering with the key breaks the signature.
     let tampered = get.uri().replace("/pre/up", "/pre/other");
     let response = http.get(tampered).send().await.expect("GET");
-    assert_eq!(response.status().as_u16(), 403);
+    assert_raw_error(
+        &raw_from_reqwest(response).await,
+        403,
+        "SignatureDoesNotMatch",
+    );
+    // A URL signed an hour ago for a minute has expired: 403 AccessDenied.
+    let expired = s3
+        .get_object()
+        .bucket("pre")
+        .key("up")
+        .presigned(
+            PresigningConfig::builder()
+                .start_time(std::time::SystemTime::now() - Duration::from_secs(3600))
+                .expires_in(Duration::from_secs(60))
+                .build()
+                .expect("config"),
+        )
+        .await
+        .expect("presign get");
+    let response = http.get(expired.uri()).send().await.expect("GET");
+    let response = raw_from_reqwest(response).await;
+    assert_raw_error(&response, 403, "AccessDenied");
+    assert!(response.text().contains("expired"), "{}", response.text());
+}
+
+/// Standard headers round-trip; key length and metadata size limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_headers_and_name_and_metadata_limits() {
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket("attrs")
+        .send()
+        .await
+        .expect("create");
+    let expires = DateTime::from_secs(1_900_000_000);
+    s3.put_object()
+        .bucket("attrs")
+        .key("doc")
+        .body(ByteStream::from_static(b"compressed?"))
+        .content_type("text/plain")
+        .content_disposition("attachment; filename=\"report.txt\"")
+        .content_encoding("gzip")
+        .content_language("en")
+        .cache_control("max-age=60")
+        .expires(expires)
+        .send()
+        .await
+        .expect("put with standard headers");
+    let got = s3
+        .get_object()
+        .bucket("attrs")
+        .key("doc")
+        .send()
+        .await
+        .expect("get");
+    let head = s3
+        .head_object()
+        .bucket("attrs")
+        .key("doc")
+        .send()
+        .await
+        .expect("head");
+    let expires_text = "Sun, 17 Mar 2030 17:46:40 GMT";
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(
+        got.content_disposition(),
+        Some("attachment; filename=\"report.txt\"")
+    );
+    assert_eq!(got.content_encoding(), Some("gzip"));
+    assert_eq!(got.content_language(), Some("en"));
+    assert_eq!(got.cache_control(), Some("max-age=60"));
+    assert_eq!(got.expires_string(), Some(expires_text));
+    assert_eq!(
+        head.content_disposition(),
+        Some("attachment; filename=\"report.txt\"")
+    );
+    assert_eq!(head.content_encoding(), Some("gzip"));
+    assert_eq!(head.expires_string(), Some(expires_text));
+    assert_eq!(body(got).await, b"compressed?");
+
+    // Keys: 1024 bytes is the limit.
+    let longest = "k".repeat(1024);
+    s3.put_object()
+        .bucket("attrs")
+        .key(&longest)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("a 1024-byte key");
+    let err = s3
+        .put_object()
+        .bucket("attrs")
+        .key("k".repeat(1025))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("a 1025-byte key");
+    assert_error(&err, 400, "KeyTooLongError");
+
+    // User metadata: at most 2 KB in all.
+    let err = s3
+        .put_object()
+        .bucket("attrs")
+        .key("meta")
+        .metadata("big", "v".repeat(2100))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect_err("too much metadata");
+    assert_error(&err, 400, "MetadataTooLarge");
+    s3.put_object()
+        .bucket("attrs")
+        .key("meta")
+        .metadata("small", "v".repeat(1000))
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .expect("metadata under the limit");
+}
+
+/// Content-MD5 and x-amz-checksum-* are checked: a mismatch is 400 BadDigest and
+/// stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_md5_and_checksum_mismatches_are_bad_digest() {
+    use base64::Engine;
+    let server = Server::start();
+    let s3 = client(&server);
+    s3.create_bucket()
+        .bucket("digest")
+        .send()
+        .await
+        .expect("create");
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let data = b"the body";
+    s3.put_object()
+        .bucket("digest")
+        .key("good")
+        .content_md5(b64(&hex::decode(md5_hex(data)).expect("hex")))
+        .body(ByteStream::from_static(data))
+        .send()
+        .await
+        .expect("a matching Content-MD5");
+    let err = s3
+        .put_object()
+        .bucket("digest")
+        .key("bad-md5")
+        .content_md5(b64(&hex::decode(md5_hex(b"other")).expect("hex")))
+        .body(ByteStream::from_static(data))
+        .send()
+        .await
+        .expect_err("a wrong Content-MD5");
+    assert_error(&err, 400, "BadDigest");
+    let err = s3
+        .put_object()
+        .bucket("digest")
+        .key("bad-crc")
+        .checksum_crc32(b64(&crc32fast::hash(b"other").to_be_bytes()))
+        .body(ByteStream::from_static(data))
+        .send()
+        .await
+        .expect_err("a wrong x-amz-checksum-crc32");
+    assert_error(&err, 400, "BadDigest");
+    let err = s3
+        .put_object()
+        .bucket("digest")
+        .key("bad-sha256")
+        .checksum_sha256(b64(&hex::decode(common::sha256_hex(b"other")).expect("hex")))
+        .body(ByteStream::from_static(data))
+        .send()
+        .await
+        .expect_err("a wrong x-amz-checksum-sha256");
+    assert_error(&err, 400, "BadDigest");
+    for key in ["bad-md5", "bad-crc", "bad-sha256"] {
+        assert!(!common::exists(&s3, "digest", key).await, "{key} stored");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,120 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine;
-use common::{Conn, Signer, client, exists, head, pattern, signed_headers};
+use common::{
+    Conn, Faults, Mode, Signer, assert_raw_error, chunked_put, client, crc32_base64, exists, head,
+    pattern, signed_headers,
+};
 use folio_s3_compat_tests::Server;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    Signed,
-    SignedTrailer,
-    UnsignedTrailer,
-}
-
-impl Mode {
-    fn payload(self) -> &'static str {
-        match self {
-            Mode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-            Mode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
-            Mode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        }
-    }
-}
-
-/// What to break in a chunked upload.
-#[derive(Clone, Copy, Debug, Default)]
-struct Faults {
-    /// Flip the signature of this chunk (0-based).
-    bad_chunk_signature: Option<usize>,
-    /// Send a CRC32 trailer that does not match the data.
-    bad_trailer_checksum: bool,
-}
-
-fn crc32_base64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes())
-}
-
-/// A complete PUT request (head and aws-chunked body) of `data` to `path`.
-fn chunked_put(
-    server: &Server,
-    path: &str,
-    data: &[u8],
-    chunk_size: usize,
-    mode: Mode,
-    faults: Faults,
-) -> Vec<u8> {
-    let signer = Signer::new();
-    let trailer = mode != Mode::Signed;
-    // The encoded body, built once with placeholder signatures to learn its length.
-    let encode = |seed: Option<&str>| -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut previous = seed.map(str::to_owned);
-        let chunks: Vec<&[u8]> = data.chunks(chunk_size).chain([&[][..]]).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            match (&mut previous, mode) {
-                (Some(prev), Mode::Signed | Mode::SignedTrailer) => {
-                    let mut sig = signer.chunk_signature(prev, chunk);
-                    *prev = sig.clone();
-                    if faults.bad_chunk_signature == Some(i) {
-                        let flipped = if sig.starts_with('0') { "1" } else { "0" };
-                        sig.replace_range(0..1, flipped);
-                    }
-                    out.extend_from_slice(
-                        format!("{:x};chunk-signature={sig}\r\n", chunk.len()).as_bytes(),
-                    );
-                }
-                (None, Mode::Signed | Mode::SignedTrailer) => out.extend_from_slice(
-                    format!("{:x};chunk-signature={}\r\n", chunk.len(), "0".repeat(64)).as_bytes(),
-                ),
-                (_, Mode::UnsignedTrailer) => {
-                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes())
-                }
-            }
-            if !chunk.is_empty() {
-                out.extend_from_slice(chunk);
-                out.extend_from_slice(b"\r\n");
-            }
-        }
-        if trailer {
-            let value = if faults.bad_trailer_checksum {
-                crc32_base64(b"something else")
-            } else {
-                crc32_base64(data)
-            };
-            let line = format!("x-amz-checksum-crc32:{value}");
-            out.extend_from_slice(format!("{line}\r\n").as_bytes());
-            if mode == Mode::SignedTrailer {
-                let sig = match &previous {
-                    Some(prev) => signer.trailer_signature(prev, &format!("{line}\n")),
-                    None => "0".repeat(64),
-                };
-                out.extend_from_slice(format!("x-amz-trailer-signature:{sig}\r\n").as_bytes());
-            }
-        }
-        out.extend_from_slice(b"\r\n");
-        out
-    };
-    let encoded_length = encode(None).len();
-    let mut headers: Vec<(&str, String)> = vec![
-        ("host", server.s3_addr().to_string()),
-        ("x-amz-date", signer.amz_date.clone()),
-        ("x-amz-content-sha256", mode.payload().to_owned()),
-        ("content-encoding", "aws-chunked".to_owned()),
-        ("x-amz-decoded-content-length", data.len().to_string()),
-        ("content-length", encoded_length.to_string()),
-    ];
-    if trailer {
-        headers.push(("x-amz-trailer", "x-amz-checksum-crc32".to_owned()));
-    }
-    let (authorization, seed) = signer.authorization("PUT", path, &headers, mode.payload());
-    headers.push(("authorization", authorization));
-    let body = encode(Some(&seed));
-    assert_eq!(body.len(), encoded_length);
-    let mut request = head("PUT", path, &headers).into_bytes();
-    request.extend_from_slice(&body);
-    request
-}
 
 async fn setup(bucket: &str) -> (Server, aws_sdk_s3::Client) {
     let server = Server::start();
@@ -249,12 +140,7 @@ async fn bad_chunk_signature_and_bad_trailer_checksum_leave_no_object() {
             .await
             .expect("send");
         let response = conn.response(false).await.expect("response");
-        assert_eq!(response.status, status, "{key}: {}", response.text());
-        assert!(
-            response.text().contains(&format!("<Code>{code}</Code>")),
-            "{key}: {}",
-            response.text()
-        );
+        assert_raw_error(&response, status, code);
         assert!(!exists(&s3, "chunks", key).await, "{key} must not exist");
     }
     // An object that exists is not replaced by a failed upload.
@@ -285,7 +171,11 @@ async fn bad_chunk_signature_and_bad_trailer_checksum_leave_no_object() {
     ))
     .await
     .expect("send");
-    assert_eq!(conn.response(false).await.expect("response").status, 403);
+    assert_raw_error(
+        &conn.response(false).await.expect("response"),
+        403,
+        "SignatureDoesNotMatch",
+    );
     assert_eq!(get(&s3, "chunks", "kept").await, data);
 }
 
@@ -476,12 +366,7 @@ async fn expect_continue_only_after_authentication() {
         .await
         .expect("send head");
     let response = conn.response(false).await.expect("error response");
-    assert_eq!(response.status, 403, "{}", response.text());
-    assert!(
-        response.text().contains("SignatureDoesNotMatch"),
-        "{}",
-        response.text()
-    );
+    assert_raw_error(&response, 403, "SignatureDoesNotMatch");
     // The body was never invited, so the connection cannot be reused: say so.
     assert!(response.closes(), "{:?}", response.headers);
     assert!(conn.closed_within(Duration::from_secs(5)).await);
@@ -504,7 +389,7 @@ async fn expect_continue_only_after_authentication() {
         .await
         .expect("send head");
     let response = conn.response(false).await.expect("error response");
-    assert_eq!(response.status, 404, "{}", response.text());
+    assert_raw_error(&response, 404, "NoSuchBucket");
 
     // A conditional PUT that cannot succeed (If-None-Match: * on an existing key):
     // 412 before the body, and the object is unchanged.
@@ -532,7 +417,7 @@ async fn expect_continue_only_after_authentication() {
             .await
             .expect("send head");
         let response = conn.response(false).await.expect("error response");
-        assert_eq!(response.status, 412, "{name}: {}", response.text());
+        assert_raw_error(&response, 412, "PreconditionFailed");
         assert!(response.closes(), "{name}: {:?}", response.headers);
     }
     assert_eq!(get(&s3, "expect", "good").await, data);
@@ -577,12 +462,7 @@ async fn errors_before_the_body_keep_the_connection_sane() {
             // Read the first response through a temporary Conn over the reader half.
             let mut buffer = Vec::new();
             let response = read_one(&mut reader, &mut buffer).await;
-            assert_eq!(response.status, 404, "size {size}: {}", response.text());
-            assert!(
-                response.text().contains("NoSuchBucket"),
-                "size {size}: {}",
-                response.text()
-            );
+            assert_raw_error(&response, 404, "NoSuchBucket");
             let (writer, sent) = writing.await.expect("writer task");
             // Bodies up to the gateway's drain bound are read and dropped, so the
             // connection stays in step.

@@ -3,6 +3,13 @@
 //! trusted root is that certificate. Over HTTPS the SDK streams uploads as
 //! `STREAMING-UNSIGNED-PAYLOAD-TRAILER` with a CRC trailer; the test records the
 //! `x-amz-content-sha256` it sent to prove that path was taken.
+//!
+//! `api_checks_over_tls` runs the same `common::checks` bodies as `s3_api` (ranges,
+//! copy, batch delete, listing, UploadPartCopy, each with its error cases by status
+//! and code) through the HTTPS client, and sends hand-made aws-chunked uploads over a
+//! raw TLS connection, one with a wrong CRC trailer.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +20,7 @@ use aws_sdk_s3::config::{BehaviorVersion, ConfigBag, Intercept, Region, RuntimeC
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use common::{Faults, Mode, TlsConn, assert_raw_error, checks, chunked_put, exists, pattern};
 use folio_s3_compat_tests::{ACCESS_KEY, SECRET_KEY, Server};
 
 /// Records the payload mode (`x-amz-content-sha256`) of every request the SDK sends.
@@ -95,24 +103,13 @@ fn bytes(n: usize, seed: u8) -> Vec<u8> {
 }
 
 async fn get(s3: &Client, key: &str) -> Vec<u8> {
-    s3.get_object()
-        .bucket("secure")
-        .key(key)
-        .send()
-        .await
-        .expect("get over TLS")
-        .body
-        .collect()
-        .await
-        .expect("read body")
-        .into_bytes()
-        .to_vec()
+    get_from(s3, "secure", key).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_defaults_over_tls_put_get_and_multipart() {
-    let certs = tempfile::tempdir().expect("temp dir");
-    let (cert_pem, cert, key) = self_signed(certs.path());
+/// A `folio standalone` serving HTTPS with a fresh self-signed certificate in
+/// `certs`; returns it and the certificate's PEM.
+fn tls_server(certs: &std::path::Path) -> (Server, String) {
+    let (cert_pem, cert, key) = self_signed(certs);
     let data = tempfile::tempdir().expect("data dir");
     let server = Server::start_in(
         data,
@@ -128,6 +125,70 @@ async fn sdk_defaults_over_tls_put_get_and_multipart() {
         "{}",
         server.endpoint()
     );
+    (server, cert_pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_checks_over_tls() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (server, cert_pem) = tls_server(certs.path());
+    let s3 = https_client(&server, &cert_pem, &PayloadModes::default());
+    checks::ranges(&s3).await;
+    checks::copy(&s3).await;
+    checks::delete_objects(&s3).await;
+    checks::listing(&s3).await;
+    checks::upload_part_copy(&s3).await;
+
+    // Hand-made aws-chunked uploads over raw TLS: a good CRC trailer is stored, a
+    // wrong one is 400 BadDigest and stores nothing.
+    s3.create_bucket()
+        .bucket("raw")
+        .send()
+        .await
+        .expect("create bucket");
+    let data = pattern(200 * 1024, 5);
+    for (key, bad, status) in [("good", false, 200), ("bad-crc", true, 400)] {
+        let faults = Faults {
+            bad_trailer_checksum: bad,
+            ..Faults::default()
+        };
+        let request = chunked_put(
+            &server,
+            &format!("/raw/{key}"),
+            &data,
+            64 * 1024,
+            Mode::UnsignedTrailer,
+            faults,
+        );
+        let mut conn = TlsConn::open_tls(server.s3_addr(), &cert_pem).await;
+        conn.send(&request).await.expect("send over TLS");
+        let response = conn.response(false).await.expect("response over TLS");
+        if status == 200 {
+            assert_eq!(response.status, 200, "{}", response.text());
+        } else {
+            assert_raw_error(&response, 400, "BadDigest");
+        }
+    }
+    assert!(!exists(&s3, "raw", "bad-crc").await, "nothing stored");
+    assert_eq!(get_from(&s3, "raw", "good").await, data);
+}
+
+async fn get_from(s3: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    checks::body(
+        s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get over TLS"),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_defaults_over_tls_put_get_and_multipart() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let (server, cert_pem) = tls_server(certs.path());
     let modes = PayloadModes::default();
     let s3 = https_client(&server, &cert_pem, &modes);
     s3.create_bucket()
