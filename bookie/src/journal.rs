@@ -432,7 +432,21 @@ impl JournalFile for FsJournalFile {
     }
 
     fn sync(&self) -> std::io::Result<()> {
-        self.file.sync_data()
+        let synced = lock(&self.space).len;
+        self.file.sync_data()?;
+        // The synced pages are read again only by a replay after a crash: drop them
+        // from the page cache now (BookKeeper's `journalRemovePagesFromCache`), so
+        // the journal does not push the write cache's and readers' pages out. Only
+        // advice: a failure changes nothing on disk.
+        if let Err(e) = rustix::fs::fadvise(
+            &self.file,
+            0,
+            std::num::NonZeroU64::new(synced),
+            rustix::fs::Advice::DontNeed,
+        ) {
+            tracing::debug!(error = %e, path = %self.path.display(), "journal: fadvise failed");
+        }
+        Ok(())
     }
 }
 
