@@ -1,15 +1,18 @@
 //! Journal durability (docs/protocol.md §Durability, docs/format.md §Journal):
 //! an append acknowledged by the group-commit journal survives any crash, replay of
 //! a torn, zeroed or garbage tail stops at the last good record, and a bad record in
-//! an older (fsynced) file is refused as damage.
+//! an older (fsynced) file is refused as damage. Files on disk are preallocated, and
+//! their zero-filled end reads as the end.
 
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use folio_bookie::group_commit::{Apply, GroupCommitConfig, Journal};
 use folio_bookie::journal::{
-    self, FsJournalDir, JournalDir, JournalPos, JournalRecord, MemJournalDir, ScanEnd,
+    self, FsJournalDir, JOURNAL_HEADER_BYTES, JOURNAL_PREALLOC_BYTES, JournalDir, JournalPos,
+    JournalRecord, MemJournalDir, ScanEnd,
 };
 use folio_proto::{Entry, EntryHeader};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -148,6 +151,7 @@ async fn real_journal_file_with_torn_tail_replays_to_last_good_record() {
         vec![0u8; 4096],
         vec![0, 0, 0, 50, 1, 2, 3, 4, 1, 9, 9],
         vec![0xFF; 100],
+        vec![0, 0, 0, 1],
     ] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = FsJournalDir::open(tmp.path()).expect("open");
@@ -233,28 +237,8 @@ fn headerless_newest_journal_file_is_skipped() {
 fn rolled_journal(n: u64) -> (tempfile::TempDir, FsJournalDir, Vec<JournalRecord>) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = FsJournalDir::open(tmp.path()).expect("open");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let config = GroupCommitConfig {
-        group_wait: Duration::ZERO,
-        group_bytes: 1 << 20,
-        file_bytes: 2_000,
-    };
-    let journal = Journal::start(
-        Arc::new(dir.clone()),
-        1,
-        config,
-        Arc::new(Recorder::default()),
-    )
-    .expect("start");
     let records: Vec<_> = (0..n).map(|i| record(i, 300)).collect();
-    for r in &records {
-        rt.block_on(journal.append(vec![r.clone()]))
-            .expect("answered")
-            .expect("durable");
-    }
-    journal.shutdown();
+    write_all(&dir, 2_000, &records);
     (tmp, dir, records)
 }
 
@@ -305,4 +289,73 @@ fn zero_filled_end_of_an_older_journal_file_is_not_damage() {
     data.extend_from_slice(&[7u8; 16]);
     std::fs::write(&path, &data).expect("write");
     assert!(journal::replay(&dir, JournalPos::default(), |_, _| {}).is_err());
+}
+
+fn path(dir: &std::path::Path, id: u64) -> std::path::PathBuf {
+    dir.join(format!("{id:016x}.jnl"))
+}
+
+/// Writes `records` (one append each, each durable before the next) through the
+/// group-commit journal.
+fn write_all(dir: &FsJournalDir, file_bytes: u64, records: &[JournalRecord]) -> JournalPos {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let recorder = Arc::new(Recorder::default());
+    let config = GroupCommitConfig {
+        group_wait: Duration::ZERO,
+        group_bytes: 1 << 20,
+        file_bytes,
+    };
+    let journal =
+        Journal::start(Arc::new(dir.clone()), 1, config, recorder.clone()).expect("start");
+    // One at a time, so each append is its own group and small files roll.
+    for r in records {
+        rt.block_on(journal.append(vec![r.clone()]))
+            .expect("answered")
+            .expect("durable");
+    }
+    journal.shutdown();
+    *recorder.through.lock().expect("lock")
+}
+
+/// Journal preallocation (docs/format.md §Journal): a journal file on disk keeps
+/// zero-filled space allocated ahead of its last record, and replay reads that space
+/// as the end of the file.
+#[test]
+fn journal_files_are_preallocated_and_replay_stops_at_the_zeroed_space() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = FsJournalDir::open(tmp.path()).expect("open");
+    // Small files, so the journal rolls; one record larger than the preallocated
+    // headroom, so an append must allocate before it writes.
+    let mut records: Vec<_> = (0..40).map(|i| record(i, 1000 + i as usize)).collect();
+    records.push(record(40, (JOURNAL_PREALLOC_BYTES as usize) + 1000));
+    records.push(record(41, 10));
+    let end = write_all(&dir, 16 << 10, &records);
+    assert!(end.file_id >= 2, "the journal rolled: {end:?}");
+
+    let mut replayed = Vec::new();
+    let outcome =
+        journal::replay(&dir, JournalPos::default(), |r, _| replayed.push(r)).expect("replay");
+    assert_eq!(replayed, records);
+    for id in 1..=end.file_id {
+        let meta = std::fs::metadata(path(tmp.path(), id)).expect("stat");
+        let data = std::fs::read(path(tmp.path(), id)).expect("read");
+        let scan = journal::scan(&Bytes::from(data), 0);
+        // Space past the records is allocated (blocks, not a sparse hole) and reads
+        // back as zeros, which replay takes as the end.
+        assert!(
+            meta.len() >= scan.valid_end + JOURNAL_PREALLOC_BYTES / 2,
+            "file {id}"
+        );
+        assert!(
+            meta.blocks() * 512 >= meta.len() / 2,
+            "file {id} is not sparse"
+        );
+        assert_eq!(scan.end, ScanEnd::Zeroed, "file {id}");
+        assert!(scan.valid_end > JOURNAL_HEADER_BYTES);
+    }
+    // Zeros to the end of a file are its unused end, not a torn tail.
+    assert!(outcome.torn_tail.is_none(), "{:?}", outcome.torn_tail);
 }
