@@ -9,10 +9,13 @@
 //! ```
 //!
 //! For each entry size (1 KiB, 64 KiB, 1 MiB) and number of adds in flight (1, 16,
-//! 128), it starts `n` client tasks on one connection, each sending adds back to
-//! back for `FOLIO_BENCH_SECS` seconds (default 5), and prints a markdown table of
-//! adds/s, MiB/s and p50/p99 latency (send to acknowledgement, which the bookie
-//! sends only after the journal fsync covering the add).
+//! 128), it starts a fresh bookie on a new directory (so one row's leftover work —
+//! a write cache to checkpoint, index compactions — does not run during the next
+//! row; `FOLIO_BENCH_SHARED=1` keeps one bookie for every row instead), then `n`
+//! client tasks on one connection, each sending adds back to back for
+//! `FOLIO_BENCH_SECS` seconds (default 5), and prints a markdown table of adds/s,
+//! MiB/s and p50/p99 latency (send to acknowledgement, which the bookie sends only
+//! after the journal fsync covering the add).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,14 +50,23 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let mut config = BookieConfig::new(tmp.path(), "127.0.0.1:0".parse().expect("addr"));
-        config.bookie_id = "bench".into();
-        let bookie = Bookie::start(config).await.expect("start bookie");
-        let client = Arc::new(
-            ProbeClient::connect(bookie.local_addr())
-                .await
-                .expect("connect"),
-        );
+        let shared = std::env::var("FOLIO_BENCH_SHARED").is_ok_and(|v| v == "1");
+        let start = |dir: std::path::PathBuf| async move {
+            let mut config = BookieConfig::new(dir, "127.0.0.1:0".parse().expect("addr"));
+            config.bookie_id = "bench".into();
+            let bookie = Bookie::start(config).await.expect("start bookie");
+            let client = Arc::new(
+                ProbeClient::connect(bookie.local_addr())
+                    .await
+                    .expect("connect"),
+            );
+            (bookie, client)
+        };
+        let mut current = if shared {
+            Some(start(tmp.path().to_path_buf()).await)
+        } else {
+            None
+        };
         println!("| entry size | in flight | adds/s | MiB/s | p50 ms | p99 ms |");
         println!("|---|---|---|---|---|---|");
         let mut ledger_id = 0;
@@ -69,6 +81,20 @@ fn main() {
                     continue;
                 }
                 ledger_id += 1;
+                if !shared {
+                    if let Some((bookie, client)) = current.take() {
+                        drop(client);
+                        bookie.shutdown().await.expect("shutdown");
+                        // The previous row's data: gigabytes for the 1 MiB rows.
+                        let previous = tmp.path().join(format!("row-{}", ledger_id - 1));
+                        std::fs::remove_dir_all(previous).expect("remove row dir");
+                    }
+                    let dir = tmp.path().join(format!("row-{ledger_id}"));
+                    current = Some(start(dir).await);
+                }
+                let Some((_, client)) = current.as_ref() else {
+                    unreachable!("a bookie was started above")
+                };
                 let payload = Arc::new(vec![0x5Au8; size]);
                 let next = Arc::new(AtomicU64::new(0));
                 let deadline = Instant::now() + Duration::from_secs(secs);
@@ -117,7 +143,9 @@ fn main() {
                 );
             }
         }
-        drop(client);
-        bookie.shutdown().await.expect("shutdown");
+        if let Some((bookie, client)) = current.take() {
+            drop(client);
+            bookie.shutdown().await.expect("shutdown");
+        }
     });
 }
