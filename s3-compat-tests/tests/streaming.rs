@@ -503,54 +503,11 @@ async fn read_response(
     buffer: &mut Vec<u8>,
     no_body: bool,
 ) -> common::RawResponse {
-    use tokio::io::AsyncReadExt;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let end = loop {
-        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = tokio::time::timeout_at(deadline, reader.read(&mut chunk))
-            .await
-            .expect("response in time")
-            .expect("read response");
-        assert!(n > 0, "connection closed before a response: {buffer:?}");
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let text = String::from_utf8_lossy(&buffer[..end]).into_owned();
-    buffer.drain(..end + 4);
-    let mut lines = text.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = if no_body {
-        0
-    } else {
-        headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    };
-    while buffer.len() < length {
-        let mut chunk = [0u8; 8192];
-        let n = tokio::time::timeout_at(deadline, reader.read(&mut chunk))
-            .await
-            .expect("body in time")
-            .expect("read body");
-        assert!(n > 0, "connection closed in a response body");
-        buffer.extend_from_slice(&chunk[..n]);
-    }
-    let body = buffer.drain(..length).collect();
-    common::RawResponse {
-        status,
-        headers,
-        body,
-    }
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        common::read_http_response(reader, buffer, no_body),
+    )
+    .await
+    .expect("response in time")
+    .expect("read a response")
 }

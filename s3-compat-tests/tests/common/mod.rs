@@ -513,57 +513,8 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Conn<S> {
             .map_err(|_| std::io::Error::other("response timed out"))?
     }
 
-    async fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed",
-            ));
-        }
-        self.buffer.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
     async fn read_response(&mut self, no_body: bool) -> std::io::Result<RawResponse> {
-        let end = loop {
-            if let Some(i) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            self.fill().await?;
-        };
-        let head = String::from_utf8_lossy(&self.buffer[..end]).into_owned();
-        self.buffer.drain(..end + 4);
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-            .collect();
-        let length: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let length = if no_body || status == 100 || status == 204 || status == 304 {
-            0
-        } else {
-            length
-        };
-        while self.buffer.len() < length {
-            self.fill().await?;
-        }
-        let body = self.buffer.drain(..length).collect();
-        Ok(RawResponse {
-            status,
-            headers,
-            body,
-        })
+        read_http_response(&mut self.stream, &mut self.buffer, no_body).await
     }
 
     /// Reads until the peer closes (true) or `wait` passes (false).
@@ -574,6 +525,69 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Conn<S> {
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
+}
+
+/// Reads one HTTP/1.1 response from `reader`, with `buffer` holding what was read
+/// past the previous one (a HEAD response, `no_body`, 100, 204 and 304 have no
+/// body). For a connection split into halves, so a test can write a body while it
+/// reads; [`Conn::response`] uses it too.
+pub async fn read_http_response<R: tokio::io::AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+    no_body: bool,
+) -> std::io::Result<RawResponse> {
+    async fn fill<R: tokio::io::AsyncRead + Unpin>(
+        reader: &mut R,
+        buffer: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = reader.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+    let end = loop {
+        if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        fill(reader, buffer).await?;
+    };
+    let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    buffer.drain(..end + 4);
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let length = if no_body || status == 100 || status == 204 || status == 304 {
+        0
+    } else {
+        length
+    };
+    while buffer.len() < length {
+        fill(reader, buffer).await?;
+    }
+    let body = buffer.drain(..length).collect();
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// The standard signed headers of a request to `server` with `payload` as
