@@ -367,6 +367,8 @@ struct FileSpace {
     preallocate: bool,
     /// A failed extension ahead of need was logged (it is logged once per file).
     warned: bool,
+    /// Pages below this offset were synced and dropped from the page cache.
+    dropped: u64,
 }
 
 impl FsJournalFile {
@@ -432,19 +434,26 @@ impl JournalFile for FsJournalFile {
     }
 
     fn sync(&self) -> std::io::Result<()> {
-        let synced = lock(&self.space).len;
+        let (from, synced) = {
+            let space = lock(&self.space);
+            (space.dropped, space.len)
+        };
         self.file.sync_data()?;
         // The synced pages are read again only by a replay after a crash: drop them
         // from the page cache now (BookKeeper's `journalRemovePagesFromCache`), so
         // the journal does not push the write cache's and readers' pages out. Only
-        // advice: a failure changes nothing on disk.
-        if let Err(e) = rustix::fs::fadvise(
-            &self.file,
-            0,
-            std::num::NonZeroU64::new(synced),
-            rustix::fs::Advice::DontNeed,
-        ) {
-            tracing::debug!(error = %e, path = %self.path.display(), "journal: fadvise failed");
+        // the range synced since the last time; only advice: a failure changes
+        // nothing on disk.
+        if let Some(len) = std::num::NonZeroU64::new(synced.saturating_sub(from)) {
+            match rustix::fs::fadvise(&self.file, from, Some(len), rustix::fs::Advice::DontNeed) {
+                Ok(()) => {
+                    let mut space = lock(&self.space);
+                    space.dropped = space.dropped.max(synced);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, path = %self.path.display(), "journal: fadvise failed")
+                }
+            }
         }
         Ok(())
     }
@@ -496,6 +505,7 @@ impl JournalDir for FsJournalDir {
                 allocated: JOURNAL_HEADER_BYTES,
                 preallocate: true,
                 warned: false,
+                dropped: 0,
             }),
         };
         {
