@@ -405,4 +405,129 @@ mod tests {
         assert_eq!(contents.child_text("Key"), Some("a<b>&\"c\u{1}"));
         assert_eq!(contents.child_text("ETag"), Some("\"x-2\""));
     }
+    fn owned(e: ObjectEntry) -> ObjectEntry {
+        ObjectEntry {
+            owner: Some(Owner {
+                id: "id".into(),
+                display_name: "me".into(),
+            }),
+            ..e
+        }
+    }
+
+    // The three full-document goldens below pin every element and its order, so the
+    // writers can share code without a byte of the wire output changing.
+
+    #[test]
+    fn v1_golden_with_every_element() {
+        let xml = ListObjectsV1Result {
+            bucket: "b".into(),
+            prefix: "a b/".into(),
+            marker: "a b/0".into(),
+            delimiter: Some("/".into()),
+            max_keys: 2,
+            is_truncated: true,
+            next_marker: Some("a b/c&d/".into()),
+            contents: vec![ObjectEntry {
+                storage_class: Some("GLACIER".into()),
+                ..owned(entry("a b/1+1"))
+            }],
+            common_prefixes: vec!["a b/c&d/".into()],
+            encoding_type: Some(EncodingType::Url),
+        }
+        .to_xml();
+        assert_eq!(
+            xml,
+            format!(
+                "{HEAD}<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Name>b</Name><Prefix>a%20b/</Prefix><Marker>a%20b/0</Marker>\
+                 <NextMarker>a%20b/c%26d/</NextMarker><MaxKeys>2</MaxKeys>\
+                 <Delimiter>/</Delimiter><EncodingType>url</EncodingType>\
+                 <IsTruncated>true</IsTruncated>\
+                 <Contents><Key>a%20b/1%2B1</Key>\
+                 <LastModified>2009-10-12T17:50:30.000Z</LastModified>\
+                 <ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>\
+                 <Owner><ID>id</ID><DisplayName>me</DisplayName></Owner>\
+                 <StorageClass>GLACIER</StorageClass></Contents>\
+                 <CommonPrefixes><Prefix>a%20b/c%26d/</Prefix></CommonPrefixes>\
+                 </ListBucketResult>"
+            )
+        );
+    }
+
+    #[test]
+    fn v2_golden_with_every_element() {
+        let xml = ListObjectsV2Result {
+            bucket: "b".into(),
+            prefix: "a b/".into(),
+            delimiter: Some("/".into()),
+            max_keys: 2,
+            continuation_token: Some("tok+/=".into()),
+            next_continuation_token: Some("next".into()),
+            start_after: Some("a b/0+".into()),
+            is_truncated: true,
+            contents: vec![owned(entry("a b/1+1"))],
+            common_prefixes: vec!["a b/c&d/".into()],
+            encoding_type: Some(EncodingType::Url),
+        }
+        .to_xml();
+        assert_eq!(
+            xml,
+            format!(
+                "{HEAD}<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Name>b</Name><Prefix>a%20b/</Prefix><StartAfter>a%20b/0%2B</StartAfter>\
+                 <ContinuationToken>tok+/=</ContinuationToken>\
+                 <NextContinuationToken>next</NextContinuationToken>\
+                 <KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><Delimiter>/</Delimiter>\
+                 <EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>\
+                 <Contents><Key>a%20b/1%2B1</Key>\
+                 <LastModified>2009-10-12T17:50:30.000Z</LastModified>\
+                 <ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>\
+                 <Owner><ID>id</ID><DisplayName>me</DisplayName></Owner>\
+                 <StorageClass>STANDARD</StorageClass></Contents>\
+                 <CommonPrefixes><Prefix>a%20b/c%26d/</Prefix></CommonPrefixes>\
+                 </ListBucketResult>"
+            )
+        );
+    }
+
+    #[test]
+    fn versions_golden_with_every_element() {
+        let xml = ListVersionsResult {
+            bucket: "b".into(),
+            prefix: "p/".into(),
+            key_marker: "p/0".into(),
+            version_id_marker: "v<1>".into(),
+            delimiter: Some("/".into()),
+            max_keys: 2,
+            is_truncated: true,
+            next_key_marker: Some("p/q/".into()),
+            versions: vec![entry("p/1"), entry("p/2")],
+            common_prefixes: vec!["p/q/".into()],
+            encoding_type: None,
+        }
+        .to_xml();
+        let version = |key: &str| {
+            format!(
+                "<Version><Key>{key}</Key><VersionId>null</VersionId>\
+                 <IsLatest>true</IsLatest><LastModified>2009-10-12T17:50:30.000Z</LastModified>\
+                 <ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>\
+                 <StorageClass>STANDARD</StorageClass></Version>"
+            )
+        };
+        assert_eq!(
+            xml,
+            format!(
+                "{HEAD}<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                 <Name>b</Name><Prefix>p/</Prefix><KeyMarker>p/0</KeyMarker>\
+                 <VersionIdMarker>v&lt;1&gt;</VersionIdMarker>\
+                 <NextKeyMarker>p/q/</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>\
+                 <MaxKeys>2</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>\
+                 {}{}<CommonPrefixes><Prefix>p/q/</Prefix></CommonPrefixes>\
+                 </ListVersionsResult>",
+                version("p/1"),
+                version("p/2")
+            )
+        );
+    }
 }
