@@ -26,12 +26,11 @@ async fn read_listing(
     bucket: &BucketRecord,
     scope: ListScope,
     start_after: Option<&str>,
-    max_keys: u32,
 ) -> Result<(xml::Listing, Option<String>), S3Error> {
     let (bucket_id, prefix) = (bucket.id, scope.prefix.clone());
     let delimiter = scope.delimiter.clone().filter(|d| !d.is_empty());
     let start_after = start_after.filter(|s| !s.is_empty()).map(str::to_owned);
-    let max = max_keys as usize;
+    let max = scope.max_keys as usize;
     let page = app
         .db
         .transact(move |tx, _| {
@@ -65,7 +64,6 @@ async fn read_listing(
     }
     let listing = xml::Listing {
         scope,
-        max_keys,
         is_truncated: page.next_start_after.is_some(),
         objects,
         common_prefixes,
@@ -83,8 +81,7 @@ pub(crate) async fn list_objects_v2(
         Some(token) => Some(decode_token(token)?),
         None => r.start_after.clone(),
     };
-    let (mut listing, next) =
-        read_listing(app, bucket, r.scope, start.as_deref(), r.max_keys).await?;
+    let (mut listing, next) = read_listing(app, bucket, r.scope, start.as_deref()).await?;
     if r.fetch_owner {
         for object in &mut listing.objects {
             object.owner = Some(owner(&bucket.owner));
@@ -105,7 +102,7 @@ pub(crate) async fn list_objects_v1(
     bucket: &BucketRecord,
     r: ListObjectsRequest,
 ) -> Result<Response<Body>, S3Error> {
-    let (listing, next) = read_listing(app, bucket, r.scope, Some(&r.marker), r.max_keys).await?;
+    let (listing, next) = read_listing(app, bucket, r.scope, Some(&r.marker)).await?;
     // S3 returns NextMarker only when a delimiter was given.
     let delimited = listing
         .scope
@@ -126,8 +123,7 @@ pub(crate) async fn list_object_versions(
     bucket: &BucketRecord,
     r: ListObjectVersionsRequest,
 ) -> Result<Response<Body>, S3Error> {
-    let (listing, next) =
-        read_listing(app, bucket, r.scope, Some(&r.key_marker), r.max_keys).await?;
+    let (listing, next) = read_listing(app, bucket, r.scope, Some(&r.key_marker)).await?;
     let result = xml::ListVersionsResult {
         listing,
         key_marker: r.key_marker,

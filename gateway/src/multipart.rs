@@ -382,7 +382,7 @@ pub(crate) async fn list_uploads(
     let (bucket_id, prefix) = (bucket.id, r.scope.prefix.clone());
     let marker =
         (!r.key_marker.is_empty()).then(|| (r.key_marker.clone(), r.upload_id_marker.clone()));
-    let max = r.max_uploads as usize;
+    let max = r.scope.max_keys as usize;
     let (uploads, more) = app
         .db
         .transact(move |tx, _| {
@@ -400,7 +400,7 @@ pub(crate) async fn list_uploads(
         next_upload_id_marker: last.filter(|_| more).map(|l| l.1),
         prefix: r.scope.prefix,
         delimiter: r.scope.delimiter,
-        max_uploads: r.max_uploads,
+        max_uploads: r.scope.max_keys,
         is_truncated: more,
         uploads: uploads
             .into_iter()

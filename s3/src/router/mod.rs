@@ -221,56 +221,46 @@ fn text_is(headers: &HeaderMap, name: &str, expected: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
 }
 
-/// The parameters every listing shares. Callers parse their page size before it, so
-/// that of several bad parameters the page size is the one reported.
-fn list_scope(bucket: String, query: &Query) -> Result<ListScope, S3Error> {
+/// The parameters every listing shares, its page size named `page_size`. The page size
+/// is parsed first, so that of several bad parameters it is the one reported.
+fn list_scope(bucket: String, query: &Query, page_size: &str) -> Result<ListScope, S3Error> {
+    let max_keys = max_count(query, page_size)?;
     Ok(ListScope {
         bucket,
         prefix: query.string_or_empty("prefix"),
         delimiter: query.non_empty("delimiter"),
+        max_keys,
         encoding_type: query.encoding_type()?,
     })
 }
 
 fn list_op(bucket: String, query: &Query) -> Result<S3Op, S3Error> {
     if query.has("versions") {
-        let max_keys = max_count(query, "max-keys")?;
         return Ok(S3Op::ListObjectVersions(ListObjectVersionsRequest {
-            scope: list_scope(bucket, query)?,
+            scope: list_scope(bucket, query, "max-keys")?,
             key_marker: query.string_or_empty("key-marker"),
             version_id_marker: query.non_empty("version-id-marker"),
-            max_keys,
         }));
     }
     if query.has("uploads") {
-        let max_uploads = max_count(query, "max-uploads")?;
         return Ok(S3Op::ListMultipartUploads(ListMultipartUploadsRequest {
-            scope: list_scope(bucket, query)?,
+            scope: list_scope(bucket, query, "max-uploads")?,
             key_marker: query.string_or_empty("key-marker"),
             upload_id_marker: query.non_empty("upload-id-marker"),
-            max_uploads,
         }));
     }
     match query.get("list-type") {
-        Some("2") => {
-            let max_keys = max_count(query, "max-keys")?;
-            Ok(S3Op::ListObjectsV2(ListObjectsV2Request {
-                scope: list_scope(bucket, query)?,
-                max_keys,
-                continuation_token: query.string("continuation-token"),
-                start_after: query.string("start-after"),
-                fetch_owner: query.boolean("fetch-owner", false)?,
-            }))
-        }
+        Some("2") => Ok(S3Op::ListObjectsV2(ListObjectsV2Request {
+            scope: list_scope(bucket, query, "max-keys")?,
+            continuation_token: query.string("continuation-token"),
+            start_after: query.string("start-after"),
+            fetch_owner: query.boolean("fetch-owner", false)?,
+        })),
         Some(_) => Err(S3Error::invalid_argument("Invalid list type: expected 2")),
-        None => {
-            let max_keys = max_count(query, "max-keys")?;
-            Ok(S3Op::ListObjects(ListObjectsRequest {
-                scope: list_scope(bucket, query)?,
-                marker: query.string_or_empty("marker"),
-                max_keys,
-            }))
-        }
+        None => Ok(S3Op::ListObjects(ListObjectsRequest {
+            scope: list_scope(bucket, query, "max-keys")?,
+            marker: query.string_or_empty("marker"),
+        })),
     }
 }
 

@@ -151,10 +151,10 @@ pub struct ListBucketsRequest {
     pub max_buckets: Option<u32>,
 }
 
-/// What every listing request names: the bucket, which keys, how they are grouped and
-/// how the answer encodes them. ListObjects (v1 and v2), ListObjectVersions and
-/// ListMultipartUploads parse these four the same way and echo them the same way; each
-/// request adds its own markers and page size.
+/// What every listing request names: the bucket, which keys, how they are grouped, how
+/// many per page and how the answer encodes them. ListObjects (v1 and v2),
+/// ListObjectVersions and ListMultipartUploads parse these the same way and echo them
+/// the same way; each request adds its own markers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListScope {
     /// The bucket.
@@ -163,6 +163,9 @@ pub struct ListScope {
     pub prefix: String,
     /// `delimiter`; an empty value counts as absent.
     pub delimiter: Option<String>,
+    /// `max-keys` (`max-uploads` for ListMultipartUploads) as requested (default
+    /// 1000); the gateway caps it at 1000.
+    pub max_keys: u32,
     /// `encoding-type`.
     pub encoding_type: Option<EncodingType>,
 }
@@ -170,21 +173,17 @@ pub struct ListScope {
 /// Parameters of ListObjects (version 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListObjectsRequest {
-    /// Bucket, prefix, delimiter and encoding.
+    /// Bucket, prefix, delimiter, page size and encoding.
     pub scope: ListScope,
     /// `marker`: list keys after it (empty when absent).
     pub marker: String,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
-    pub max_keys: u32,
 }
 
 /// Parameters of ListObjectsV2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListObjectsV2Request {
-    /// Bucket, prefix, delimiter and encoding.
+    /// Bucket, prefix, delimiter, page size and encoding.
     pub scope: ListScope,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
-    pub max_keys: u32,
     /// `continuation-token`, echoed in the answer.
     pub continuation_token: Option<String>,
     /// `start-after`, echoed in the answer.
@@ -196,27 +195,23 @@ pub struct ListObjectsV2Request {
 /// Parameters of ListObjectVersions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListObjectVersionsRequest {
-    /// Bucket, prefix, delimiter and encoding.
+    /// Bucket, prefix, delimiter, page size and encoding.
     pub scope: ListScope,
     /// `key-marker` (empty when absent).
     pub key_marker: String,
     /// `version-id-marker`, if given.
     pub version_id_marker: Option<String>,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
-    pub max_keys: u32,
 }
 
 /// Parameters of ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListMultipartUploadsRequest {
-    /// Bucket, prefix, delimiter and encoding.
+    /// Bucket, prefix, delimiter, page size and encoding.
     pub scope: ListScope,
     /// `key-marker` (empty when absent).
     pub key_marker: String,
     /// `upload-id-marker`, if given.
     pub upload_id_marker: Option<String>,
-    /// `max-uploads` as requested (default 1000); the gateway caps it at 1000.
-    pub max_uploads: u32,
 }
 
 /// Parameters of PutObject.

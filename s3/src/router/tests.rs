@@ -146,10 +146,10 @@ fn list_objects_v1() {
                 bucket: "examplebucket".into(),
                 prefix: "N".into(),
                 delimiter: None,
+                max_keys: 40,
                 encoding_type: None,
             },
             marker: "Ned".into(),
-            max_keys: 40,
         })
     );
 }
@@ -168,9 +168,9 @@ fn list_objects_v2() {
                 bucket: "examplebucket".into(),
                 prefix: "E".into(),
                 delimiter: None,
+                max_keys: 1000,
                 encoding_type: None,
             },
-            max_keys: 1000,
             continuation_token: None,
             start_after: Some("ExampleGuide.pdf".into()),
             fetch_owner: false,
@@ -198,7 +198,7 @@ fn list_objects_v2() {
         r.continuation_token.as_deref(),
         Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
     );
-    assert_eq!(r.max_keys, 3);
+    assert_eq!(r.scope.max_keys, 3);
     assert_eq!(r.scope.encoding_type, Some(EncodingType::Url));
     assert!(r.fetch_owner);
 }
@@ -221,7 +221,7 @@ fn list_object_versions() {
         panic!("not ListObjectVersions")
     };
     assert_eq!(r.version_id_marker.as_deref(), Some("t46ZenlYTZBnj"));
-    assert_eq!(r.max_keys, 3);
+    assert_eq!(r.scope.max_keys, 3);
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn list_multipart_uploads() {
     let S3Op::ListMultipartUploads(r) = vhost("GET /?uploads&max-uploads=3", &[]) else {
         panic!("not ListMultipartUploads")
     };
-    assert_eq!(r.max_uploads, 3);
+    assert_eq!(r.scope.max_keys, 3);
     // GET /?uploads&delimiter=/&prefix=photos/2006/ HTTP/1.1
     let S3Op::ListMultipartUploads(r) = vhost(
         "GET /?uploads&delimiter=/&prefix=photos/2006/&key-marker=k&upload-id-marker=u",
@@ -854,7 +854,7 @@ fn bad_list_parameters_are_invalid_argument() {
     let S3Op::ListObjectsV2(r) = path("GET /b?list-type=2&max-keys=5000", &[]).unwrap() else {
         panic!("not ListObjectsV2")
     };
-    assert_eq!(r.max_keys, 5000);
+    assert_eq!(r.scope.max_keys, 5000);
 }
 
 #[test]

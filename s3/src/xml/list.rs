@@ -2,7 +2,7 @@
 //! ListVersionsResult.
 //!
 //! The three share one writer: a [`Listing`] holds what they have in common (the
-//! request's [`ListScope`] echoed, `MaxKeys`, `IsTruncated`, the objects and the common
+//! request's [`ListScope`] echoed, `IsTruncated`, the objects and the common
 //! prefixes) and writes it around the markers that each result adds.
 //!
 //! With `encoding-type=url`, every key-like text (Key, Prefix, Delimiter, Marker,
@@ -67,10 +67,9 @@ impl ObjectEntry {
 /// elements around them in S3's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
-    /// `Name` (the bucket), `Prefix`, `Delimiter` (if given) and `EncodingType`.
+    /// `Name` (the bucket), `Prefix`, `Delimiter` (if given), `MaxKeys` and
+    /// `EncodingType`.
     pub scope: ListScope,
-    /// `MaxKeys`, the effective value.
-    pub max_keys: u32,
     /// Whether more entries follow.
     pub is_truncated: bool,
     /// The objects (`Contents`, or `Version` in ListVersionsResult).
@@ -103,7 +102,7 @@ impl Listing {
         w.elem("Name", &self.scope.bucket)
             .elem("Prefix", &encode_name(&self.scope.prefix, enc));
         markers(&mut w, enc);
-        w.value("MaxKeys", self.max_keys);
+        w.value("MaxKeys", self.scope.max_keys);
         if let Some(d) = &self.scope.delimiter {
             w.elem("Delimiter", &encode_name(d, enc));
         }
@@ -224,12 +223,14 @@ mod tests {
         bucket: &str,
         prefix: &str,
         delimiter: Option<&str>,
+        max_keys: u32,
         encoding_type: Option<EncodingType>,
     ) -> ListScope {
         ListScope {
             bucket: bucket.into(),
             prefix: prefix.into(),
             delimiter: delimiter.map(Into::into),
+            max_keys,
             encoding_type,
         }
     }
@@ -249,8 +250,7 @@ mod tests {
     fn v2_golden() {
         let xml = ListObjectsV2Result {
             listing: Listing {
-                scope: scope("bucket", "", None, None),
-                max_keys: 1000,
+                scope: scope("bucket", "", None, 1000, None),
                 is_truncated: false,
                 objects: vec![entry("my-image.jpg")],
                 common_prefixes: vec![],
@@ -279,8 +279,7 @@ mod tests {
     fn v2_echoes_tokens_counts_prefixes_and_url_encodes() {
         let xml = ListObjectsV2Result {
             listing: Listing {
-                scope: scope("b", "a b/", Some("/"), Some(EncodingType::Url)),
-                max_keys: 2,
+                scope: scope("b", "a b/", Some("/"), 2, Some(EncodingType::Url)),
                 is_truncated: true,
                 objects: vec![entry("a b/1+1")],
                 common_prefixes: vec!["a b/c&d/".into()],
@@ -311,8 +310,7 @@ mod tests {
     fn v1_next_marker_only_with_a_delimiter() {
         let mut result = ListObjectsV1Result {
             listing: Listing {
-                scope: scope("b", "p", None, None),
-                max_keys: 1,
+                scope: scope("b", "p", None, 1, None),
                 is_truncated: true,
                 objects: vec![ObjectEntry {
                     owner: Some(Owner {
@@ -342,8 +340,7 @@ mod tests {
     fn versions_are_null_and_latest() {
         let xml = ListVersionsResult {
             listing: Listing {
-                scope: scope("b", "", None, Some(EncodingType::Url)),
-                max_keys: 1000,
+                scope: scope("b", "", None, 1000, Some(EncodingType::Url)),
                 is_truncated: true,
                 objects: vec![entry("k 1")],
                 common_prefixes: vec![],
@@ -369,8 +366,7 @@ mod tests {
         e.etag = "\"x-2\"".into();
         let xml = ListObjectsV2Result {
             listing: Listing {
-                scope: scope("b", "", None, None),
-                max_keys: 1000,
+                scope: scope("b", "", None, 1000, None),
                 is_truncated: false,
                 objects: vec![e],
                 common_prefixes: vec![],
@@ -405,8 +401,7 @@ mod tests {
     fn v1_golden_with_every_element() {
         let xml = ListObjectsV1Result {
             listing: Listing {
-                scope: scope("b", "a b/", Some("/"), Some(EncodingType::Url)),
-                max_keys: 2,
+                scope: scope("b", "a b/", Some("/"), 2, Some(EncodingType::Url)),
                 is_truncated: true,
                 objects: vec![ObjectEntry {
                     storage_class: Some("GLACIER".into()),
@@ -441,8 +436,7 @@ mod tests {
     fn v2_golden_with_every_element() {
         let xml = ListObjectsV2Result {
             listing: Listing {
-                scope: scope("b", "a b/", Some("/"), Some(EncodingType::Url)),
-                max_keys: 2,
+                scope: scope("b", "a b/", Some("/"), 2, Some(EncodingType::Url)),
                 is_truncated: true,
                 objects: vec![owned(entry("a b/1+1"))],
                 common_prefixes: vec!["a b/c&d/".into()],
@@ -476,8 +470,7 @@ mod tests {
     fn versions_golden_with_every_element() {
         let xml = ListVersionsResult {
             listing: Listing {
-                scope: scope("b", "p/", Some("/"), None),
-                max_keys: 2,
+                scope: scope("b", "p/", Some("/"), 2, None),
                 is_truncated: true,
                 objects: vec![entry("p/1"), entry("p/2")],
                 common_prefixes: vec!["p/q/".into()],
