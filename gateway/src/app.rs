@@ -206,19 +206,19 @@ async fn dispatch(
             )
         }
         S3Op::ListObjects(r) => {
-            let b = bucket_for(app, p, &r.bucket, false).await?;
+            let b = bucket_for(app, p, &r.scope.bucket, false).await?;
             list::list_objects_v1(app, &b, r).await
         }
         S3Op::ListObjectsV2(r) => {
-            let b = bucket_for(app, p, &r.bucket, false).await?;
+            let b = bucket_for(app, p, &r.scope.bucket, false).await?;
             list::list_objects_v2(app, &b, r).await
         }
         S3Op::ListObjectVersions(r) => {
-            let b = bucket_for(app, p, &r.bucket, false).await?;
+            let b = bucket_for(app, p, &r.scope.bucket, false).await?;
             list::list_object_versions(app, &b, r).await
         }
         S3Op::ListMultipartUploads(r) => {
-            let b = bucket_for(app, p, &r.bucket, false).await?;
+            let b = bucket_for(app, p, &r.scope.bucket, false).await?;
             multipart::list_uploads(app, &b, r).await
         }
         S3Op::DeleteObjects { bucket } => {

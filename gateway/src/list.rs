@@ -9,27 +9,30 @@ use axum::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as TOKEN;
 use folio_namespace::buckets::BucketRecord;
-use folio_namespace::list::{self, ListEntry, ListPage, ListRequest};
+use folio_namespace::list::{self, ListEntry, ListRequest};
 use folio_s3::error::S3Error;
-use folio_s3::router::{ListObjectVersionsRequest, ListObjectsRequest, ListObjectsV2Request};
+use folio_s3::router::{
+    ListObjectVersionsRequest, ListObjectsRequest, ListObjectsV2Request, ListScope,
+};
 use folio_s3::xml;
 use http::{Response, StatusCode};
 
 use crate::app::{App, internal, owner, xml_response};
 
-async fn page(
+/// Reads one page of `scope` after `start_after`: the shared part of every listing
+/// answer, and the key the next page starts after (`None`: this page is the last).
+async fn read_listing(
     app: &App,
     bucket: &BucketRecord,
-    prefix: &str,
-    delimiter: Option<&str>,
+    scope: ListScope,
     start_after: Option<&str>,
-    max_keys: u32,
-) -> Result<ListPage, S3Error> {
-    let (bucket_id, prefix) = (bucket.id, prefix.to_owned());
-    let delimiter = delimiter.filter(|d| !d.is_empty()).map(str::to_owned);
+) -> Result<(xml::Listing, Option<String>), S3Error> {
+    let (bucket_id, prefix) = (bucket.id, scope.prefix.clone());
+    let delimiter = scope.delimiter.clone().filter(|d| !d.is_empty());
     let start_after = start_after.filter(|s| !s.is_empty()).map(str::to_owned);
-    let max_keys = max_keys as usize;
-    app.db
+    let max = scope.max_keys as usize;
+    let page = app
+        .db
         .transact(move |tx, _| {
             list::list_page(
                 tx,
@@ -38,17 +41,14 @@ async fn page(
                     prefix: &prefix,
                     delimiter: delimiter.as_deref(),
                     start_after: start_after.as_deref(),
-                    max_keys,
+                    max_keys: max,
                 },
             )
         })
         .await
-        .map_err(|e| internal("list objects", &e))
-}
-
-fn split(page: ListPage) -> (Vec<xml::ObjectEntry>, Vec<String>) {
+        .map_err(|e| internal("list objects", &e))?;
     let mut objects = Vec::new();
-    let mut prefixes = Vec::new();
+    let mut common_prefixes = Vec::new();
     for entry in page.entries {
         match entry {
             ListEntry::Object(o) => objects.push(xml::ObjectEntry {
@@ -59,10 +59,16 @@ fn split(page: ListPage) -> (Vec<xml::ObjectEntry>, Vec<String>) {
                 storage_class: None,
                 owner: None,
             }),
-            ListEntry::CommonPrefix(p) => prefixes.push(p),
+            ListEntry::CommonPrefix(p) => common_prefixes.push(p),
         }
     }
-    (objects, prefixes)
+    let listing = xml::Listing {
+        scope,
+        is_truncated: page.next_start_after.is_some(),
+        objects,
+        common_prefixes,
+    };
+    Ok((listing, page.next_start_after))
 }
 
 /// ListObjectsV2.
@@ -75,40 +81,17 @@ pub(crate) async fn list_objects_v2(
         Some(token) => Some(decode_token(token)?),
         None => r.start_after.clone(),
     };
-    let page = page(
-        app,
-        bucket,
-        &r.prefix,
-        r.delimiter.as_deref(),
-        start.as_deref(),
-        r.max_keys,
-    )
-    .await?;
-    let next = page.next_start_after.as_deref().map(|k| TOKEN.encode(k));
-    let (contents, common_prefixes) = split(page);
-    let contents = if r.fetch_owner {
-        contents
-            .into_iter()
-            .map(|o| xml::ObjectEntry {
-                owner: Some(owner(&bucket.owner)),
-                ..o
-            })
-            .collect()
-    } else {
-        contents
-    };
+    let (mut listing, next) = read_listing(app, bucket, r.scope, start.as_deref()).await?;
+    if r.fetch_owner {
+        for object in &mut listing.objects {
+            object.owner = Some(owner(&bucket.owner));
+        }
+    }
     let result = xml::ListObjectsV2Result {
-        bucket: r.bucket,
-        prefix: r.prefix,
-        delimiter: r.delimiter,
-        max_keys: r.max_keys,
+        listing,
         continuation_token: r.continuation_token,
-        next_continuation_token: next.clone(),
+        next_continuation_token: next.map(|k| TOKEN.encode(k)),
         start_after: r.start_after,
-        is_truncated: next.is_some(),
-        contents,
-        common_prefixes,
-        encoding_type: r.encoding_type,
     };
     xml_response(StatusCode::OK, result.to_xml())
 }
@@ -119,29 +102,17 @@ pub(crate) async fn list_objects_v1(
     bucket: &BucketRecord,
     r: ListObjectsRequest,
 ) -> Result<Response<Body>, S3Error> {
-    let page = page(
-        app,
-        bucket,
-        &r.prefix,
-        r.delimiter.as_deref(),
-        Some(&r.marker),
-        r.max_keys,
-    )
-    .await?;
-    let next = page.next_start_after.clone();
-    let (contents, common_prefixes) = split(page);
+    let (listing, next) = read_listing(app, bucket, r.scope, Some(&r.marker)).await?;
+    // S3 returns NextMarker only when a delimiter was given.
+    let delimited = listing
+        .scope
+        .delimiter
+        .as_deref()
+        .is_some_and(|d| !d.is_empty());
     let result = xml::ListObjectsV1Result {
-        bucket: r.bucket,
-        prefix: r.prefix,
-        delimiter: r.delimiter.clone(),
+        listing,
         marker: r.marker,
-        max_keys: r.max_keys,
-        is_truncated: next.is_some(),
-        // S3 returns NextMarker only when a delimiter was given.
-        next_marker: next.filter(|_| r.delimiter.as_deref().is_some_and(|d| !d.is_empty())),
-        contents,
-        common_prefixes,
-        encoding_type: r.encoding_type,
+        next_marker: next.filter(|_| delimited),
     };
     xml_response(StatusCode::OK, result.to_xml())
 }
@@ -152,29 +123,12 @@ pub(crate) async fn list_object_versions(
     bucket: &BucketRecord,
     r: ListObjectVersionsRequest,
 ) -> Result<Response<Body>, S3Error> {
-    let page = page(
-        app,
-        bucket,
-        &r.prefix,
-        r.delimiter.as_deref(),
-        Some(&r.key_marker),
-        r.max_keys,
-    )
-    .await?;
-    let next = page.next_start_after.clone();
-    let (versions, common_prefixes) = split(page);
+    let (listing, next) = read_listing(app, bucket, r.scope, Some(&r.key_marker)).await?;
     let result = xml::ListVersionsResult {
-        bucket: r.bucket,
-        prefix: r.prefix,
+        listing,
         key_marker: r.key_marker,
         version_id_marker: r.version_id_marker.unwrap_or_default(),
-        delimiter: r.delimiter,
-        max_keys: r.max_keys,
-        is_truncated: next.is_some(),
         next_key_marker: next,
-        versions,
-        common_prefixes,
-        encoding_type: r.encoding_type,
     };
     xml_response(StatusCode::OK, result.to_xml())
 }

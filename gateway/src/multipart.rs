@@ -379,10 +379,10 @@ pub(crate) async fn list_uploads(
     bucket: &BucketRecord,
     r: ListMultipartUploadsRequest,
 ) -> Result<Response<Body>, S3Error> {
-    let (bucket_id, prefix) = (bucket.id, r.prefix.clone());
+    let (bucket_id, prefix) = (bucket.id, r.scope.prefix.clone());
     let marker =
         (!r.key_marker.is_empty()).then(|| (r.key_marker.clone(), r.upload_id_marker.clone()));
-    let max = r.max_uploads as usize;
+    let max = r.scope.max_keys as usize;
     let (uploads, more) = app
         .db
         .transact(move |tx, _| {
@@ -393,14 +393,14 @@ pub(crate) async fn list_uploads(
         .map_err(|e| internal("list multipart uploads", &e))?;
     let last = uploads.last().map(|u| (u.key.clone(), u.upload_id.clone()));
     let result = xml::ListMultipartUploadsResult {
-        bucket: r.bucket,
+        bucket: r.scope.bucket,
         key_marker: r.key_marker,
         upload_id_marker: r.upload_id_marker.unwrap_or_default(),
         next_key_marker: last.as_ref().filter(|_| more).map(|l| l.0.clone()),
         next_upload_id_marker: last.filter(|_| more).map(|l| l.1),
-        prefix: r.prefix,
-        delimiter: r.delimiter,
-        max_uploads: r.max_uploads,
+        prefix: r.scope.prefix,
+        delimiter: r.scope.delimiter,
+        max_uploads: r.scope.max_keys,
         is_truncated: more,
         uploads: uploads
             .into_iter()
@@ -413,7 +413,7 @@ pub(crate) async fn list_uploads(
             })
             .collect(),
         common_prefixes: Vec::new(),
-        encoding_type: r.encoding_type,
+        encoding_type: r.scope.encoding_type,
     };
     xml_response(StatusCode::OK, result.to_xml())
 }

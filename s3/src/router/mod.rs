@@ -36,7 +36,7 @@ pub use self::names::{MAX_KEY_BYTES, check_key, validate_bucket_name};
 pub use self::op::{
     CompleteMultipartUploadRequest, CopyObjectRequest, CreateMultipartUploadRequest, EncodingType,
     GetObjectRequest, ListBucketsRequest, ListMultipartUploadsRequest, ListObjectVersionsRequest,
-    ListObjectsRequest, ListObjectsV2Request, ListPartsRequest, MetadataDirective,
+    ListObjectsRequest, ListObjectsV2Request, ListPartsRequest, ListScope, MetadataDirective,
     PutObjectRequest, ResponseOverrides, S3Op, UploadPartCopyRequest, UploadPartRequest,
 };
 pub use self::range::ByteRange;
@@ -221,48 +221,45 @@ fn text_is(headers: &HeaderMap, name: &str, expected: &str) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(expected))
 }
 
+/// The parameters every listing shares, its page size named `page_size`. The page size
+/// is parsed first, so that of several bad parameters it is the one reported.
+fn list_scope(bucket: String, query: &Query, page_size: &str) -> Result<ListScope, S3Error> {
+    let max_keys = max_count(query, page_size)?;
+    Ok(ListScope {
+        bucket,
+        prefix: query.string_or_empty("prefix"),
+        delimiter: query.non_empty("delimiter"),
+        max_keys,
+        encoding_type: query.encoding_type()?,
+    })
+}
+
 fn list_op(bucket: String, query: &Query) -> Result<S3Op, S3Error> {
     if query.has("versions") {
         return Ok(S3Op::ListObjectVersions(ListObjectVersionsRequest {
-            bucket,
-            prefix: query.string_or_empty("prefix"),
-            delimiter: query.non_empty("delimiter"),
+            scope: list_scope(bucket, query, "max-keys")?,
             key_marker: query.string_or_empty("key-marker"),
             version_id_marker: query.non_empty("version-id-marker"),
-            max_keys: max_count(query, "max-keys")?,
-            encoding_type: query.encoding_type()?,
         }));
     }
     if query.has("uploads") {
         return Ok(S3Op::ListMultipartUploads(ListMultipartUploadsRequest {
-            bucket,
-            prefix: query.string_or_empty("prefix"),
-            delimiter: query.non_empty("delimiter"),
+            scope: list_scope(bucket, query, "max-uploads")?,
             key_marker: query.string_or_empty("key-marker"),
             upload_id_marker: query.non_empty("upload-id-marker"),
-            max_uploads: max_count(query, "max-uploads")?,
-            encoding_type: query.encoding_type()?,
         }));
     }
     match query.get("list-type") {
         Some("2") => Ok(S3Op::ListObjectsV2(ListObjectsV2Request {
-            bucket,
-            prefix: query.string_or_empty("prefix"),
-            delimiter: query.non_empty("delimiter"),
-            max_keys: max_count(query, "max-keys")?,
+            scope: list_scope(bucket, query, "max-keys")?,
             continuation_token: query.string("continuation-token"),
             start_after: query.string("start-after"),
-            encoding_type: query.encoding_type()?,
             fetch_owner: query.boolean("fetch-owner", false)?,
         })),
         Some(_) => Err(S3Error::invalid_argument("Invalid list type: expected 2")),
         None => Ok(S3Op::ListObjects(ListObjectsRequest {
-            bucket,
-            prefix: query.string_or_empty("prefix"),
-            delimiter: query.non_empty("delimiter"),
+            scope: list_scope(bucket, query, "max-keys")?,
             marker: query.string_or_empty("marker"),
-            max_keys: max_count(query, "max-keys")?,
-            encoding_type: query.encoding_type()?,
         })),
     }
 }

@@ -151,40 +151,43 @@ pub struct ListBucketsRequest {
     pub max_buckets: Option<u32>,
 }
 
-/// Parameters of ListObjects (version 1).
+/// What every listing request names: the bucket, which keys, how they are grouped, how
+/// many per page and how the answer encodes them. ListObjects (v1 and v2),
+/// ListObjectVersions and ListMultipartUploads parse these the same way and echo them
+/// the same way; each request adds its own markers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListObjectsRequest {
+pub struct ListScope {
     /// The bucket.
     pub bucket: String,
     /// `prefix` (empty when absent).
     pub prefix: String,
     /// `delimiter`; an empty value counts as absent.
     pub delimiter: Option<String>,
-    /// `marker`: list keys after it (empty when absent).
-    pub marker: String,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
+    /// `max-keys` (`max-uploads` for ListMultipartUploads) as requested (default
+    /// 1000); the gateway caps it at 1000.
     pub max_keys: u32,
     /// `encoding-type`.
     pub encoding_type: Option<EncodingType>,
 }
 
+/// Parameters of ListObjects (version 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListObjectsRequest {
+    /// Bucket, prefix, delimiter, page size and encoding.
+    pub scope: ListScope,
+    /// `marker`: list keys after it (empty when absent).
+    pub marker: String,
+}
+
 /// Parameters of ListObjectsV2.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListObjectsV2Request {
-    /// The bucket.
-    pub bucket: String,
-    /// `prefix` (empty when absent).
-    pub prefix: String,
-    /// `delimiter`; an empty value counts as absent.
-    pub delimiter: Option<String>,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
-    pub max_keys: u32,
+    /// Bucket, prefix, delimiter, page size and encoding.
+    pub scope: ListScope,
     /// `continuation-token`, echoed in the answer.
     pub continuation_token: Option<String>,
     /// `start-after`, echoed in the answer.
     pub start_after: Option<String>,
-    /// `encoding-type`.
-    pub encoding_type: Option<EncodingType>,
     /// `fetch-owner` (default false).
     pub fetch_owner: bool,
 }
@@ -192,39 +195,23 @@ pub struct ListObjectsV2Request {
 /// Parameters of ListObjectVersions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListObjectVersionsRequest {
-    /// The bucket.
-    pub bucket: String,
-    /// `prefix` (empty when absent).
-    pub prefix: String,
-    /// `delimiter`; an empty value counts as absent.
-    pub delimiter: Option<String>,
+    /// Bucket, prefix, delimiter, page size and encoding.
+    pub scope: ListScope,
     /// `key-marker` (empty when absent).
     pub key_marker: String,
     /// `version-id-marker`, if given.
     pub version_id_marker: Option<String>,
-    /// `max-keys` as requested (default 1000); the gateway caps it at 1000.
-    pub max_keys: u32,
-    /// `encoding-type`.
-    pub encoding_type: Option<EncodingType>,
 }
 
 /// Parameters of ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListMultipartUploadsRequest {
-    /// The bucket.
-    pub bucket: String,
-    /// `prefix` (empty when absent).
-    pub prefix: String,
-    /// `delimiter`; an empty value counts as absent.
-    pub delimiter: Option<String>,
+    /// Bucket, prefix, delimiter, page size and encoding.
+    pub scope: ListScope,
     /// `key-marker` (empty when absent).
     pub key_marker: String,
     /// `upload-id-marker`, if given.
     pub upload_id_marker: Option<String>,
-    /// `max-uploads` as requested (default 1000); the gateway caps it at 1000.
-    pub max_uploads: u32,
-    /// `encoding-type`.
-    pub encoding_type: Option<EncodingType>,
 }
 
 /// Parameters of PutObject.
@@ -427,10 +414,10 @@ impl S3Op {
             | S3Op::GetObjectAcl { bucket, .. }
             | S3Op::GetObjectTagging { bucket, .. }
             | S3Op::AbortMultipartUpload { bucket, .. } => Some(bucket),
-            S3Op::ListObjects(r) => Some(&r.bucket),
-            S3Op::ListObjectsV2(r) => Some(&r.bucket),
-            S3Op::ListObjectVersions(r) => Some(&r.bucket),
-            S3Op::ListMultipartUploads(r) => Some(&r.bucket),
+            S3Op::ListObjects(r) => Some(&r.scope.bucket),
+            S3Op::ListObjectsV2(r) => Some(&r.scope.bucket),
+            S3Op::ListObjectVersions(r) => Some(&r.scope.bucket),
+            S3Op::ListMultipartUploads(r) => Some(&r.scope.bucket),
             S3Op::PutObject(r) => Some(&r.bucket),
             S3Op::CopyObject(r) => Some(&r.bucket),
             S3Op::GetObject(r) | S3Op::HeadObject(r) => Some(&r.bucket),

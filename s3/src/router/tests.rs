@@ -142,12 +142,14 @@ fn list_objects_v1() {
     assert_eq!(
         op,
         S3Op::ListObjects(ListObjectsRequest {
-            bucket: "examplebucket".into(),
-            prefix: "N".into(),
-            delimiter: None,
+            scope: ListScope {
+                bucket: "examplebucket".into(),
+                prefix: "N".into(),
+                delimiter: None,
+                max_keys: 40,
+                encoding_type: None,
+            },
             marker: "Ned".into(),
-            max_keys: 40,
-            encoding_type: None,
         })
     );
 }
@@ -162,13 +164,15 @@ fn list_objects_v2() {
     assert_eq!(
         op,
         S3Op::ListObjectsV2(ListObjectsV2Request {
-            bucket: "examplebucket".into(),
-            prefix: "E".into(),
-            delimiter: None,
-            max_keys: 1000,
+            scope: ListScope {
+                bucket: "examplebucket".into(),
+                prefix: "E".into(),
+                delimiter: None,
+                max_keys: 1000,
+                encoding_type: None,
+            },
             continuation_token: None,
             start_after: Some("ExampleGuide.pdf".into()),
-            encoding_type: None,
             fetch_owner: false,
         })
     );
@@ -178,7 +182,7 @@ fn list_objects_v2() {
         panic!("not ListObjectsV2")
     };
     assert_eq!(
-        (r.prefix.as_str(), r.delimiter.as_deref()),
+        (r.scope.prefix.as_str(), r.scope.delimiter.as_deref()),
         ("photos/2006/", Some("/"))
     );
     // GET /?list-type=2&max-keys=3&prefix=E&start-after=ExampleGuide.pdf&
@@ -194,8 +198,8 @@ fn list_objects_v2() {
         r.continuation_token.as_deref(),
         Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
     );
-    assert_eq!(r.max_keys, 3);
-    assert_eq!(r.encoding_type, Some(EncodingType::Url));
+    assert_eq!(r.scope.max_keys, 3);
+    assert_eq!(r.scope.encoding_type, Some(EncodingType::Url));
     assert!(r.fetch_owner);
 }
 
@@ -217,7 +221,7 @@ fn list_object_versions() {
         panic!("not ListObjectVersions")
     };
     assert_eq!(r.version_id_marker.as_deref(), Some("t46ZenlYTZBnj"));
-    assert_eq!(r.max_keys, 3);
+    assert_eq!(r.scope.max_keys, 3);
 }
 
 #[test]
@@ -226,7 +230,7 @@ fn list_multipart_uploads() {
     let S3Op::ListMultipartUploads(r) = vhost("GET /?uploads&max-uploads=3", &[]) else {
         panic!("not ListMultipartUploads")
     };
-    assert_eq!(r.max_uploads, 3);
+    assert_eq!(r.scope.max_keys, 3);
     // GET /?uploads&delimiter=/&prefix=photos/2006/ HTTP/1.1
     let S3Op::ListMultipartUploads(r) = vhost(
         "GET /?uploads&delimiter=/&prefix=photos/2006/&key-marker=k&upload-id-marker=u",
@@ -234,8 +238,8 @@ fn list_multipart_uploads() {
     ) else {
         panic!("not ListMultipartUploads")
     };
-    assert_eq!(r.delimiter.as_deref(), Some("/"));
-    assert_eq!(r.prefix, "photos/2006/");
+    assert_eq!(r.scope.delimiter.as_deref(), Some("/"));
+    assert_eq!(r.scope.prefix, "photos/2006/");
     assert_eq!(r.key_marker, "k");
     assert_eq!(r.upload_id_marker.as_deref(), Some("u"));
 }
@@ -850,7 +854,31 @@ fn bad_list_parameters_are_invalid_argument() {
     let S3Op::ListObjectsV2(r) = path("GET /b?list-type=2&max-keys=5000", &[]).unwrap() else {
         panic!("not ListObjectsV2")
     };
-    assert_eq!(r.max_keys, 5000);
+    assert_eq!(r.scope.max_keys, 5000);
+}
+
+#[test]
+fn a_bad_page_size_is_reported_before_a_bad_encoding_type() {
+    for (both, page_size) in [
+        (
+            "GET /b?max-keys=ten&encoding-type=base64",
+            "GET /b?max-keys=ten",
+        ),
+        (
+            "GET /b?list-type=2&max-keys=ten&encoding-type=base64",
+            "GET /b?list-type=2&max-keys=ten",
+        ),
+        (
+            "GET /b?versions&max-keys=ten&encoding-type=base64",
+            "GET /b?versions&max-keys=ten",
+        ),
+        (
+            "GET /b?uploads&max-uploads=ten&encoding-type=base64",
+            "GET /b?uploads&max-uploads=ten",
+        ),
+    ] {
+        assert_eq!(path(both, &[]), path(page_size, &[]), "{both}");
+    }
 }
 
 #[test]

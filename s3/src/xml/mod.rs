@@ -40,7 +40,7 @@ pub use self::delete::{
 };
 pub use self::escape::escape;
 pub use self::list::{
-    DEFAULT_STORAGE_CLASS, ListObjectsV1Result, ListObjectsV2Result, ListVersionsResult,
+    DEFAULT_STORAGE_CLASS, ListObjectsV1Result, ListObjectsV2Result, ListVersionsResult, Listing,
     ObjectEntry,
 };
 pub use self::multipart::{
