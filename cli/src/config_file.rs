@@ -21,7 +21,7 @@ use serde::de::{
 
 /// Reads `path` (or nothing: both structs default) into the command's own keys `T`
 /// and the shared keys `S`, and rejects a key that neither declares. Errors name the
-/// file.
+/// file. `T` and `S` must not declare the same key (see [`parse`]).
 pub fn read<T, S>(path: Option<&Path>) -> anyhow::Result<(T, S)>
 where
     T: DeserializeOwned + Default,
@@ -36,13 +36,24 @@ where
 }
 
 /// Parses `text` as [`read`] does.
+///
+/// Panics if `T` and `S` declare the same key: that is a bug in their declarations.
 pub fn parse<T, S>(text: &str) -> Result<(T, S), toml::de::Error>
 where
     T: DeserializeOwned,
     S: DeserializeOwned,
 {
     let mut keys = struct_fields::<T>();
-    keys.extend(struct_fields::<S>());
+    let shared = struct_fields::<S>();
+    // An invariant of our own declarations, not of the input: a key read into both
+    // structs would be two settings with one name.
+    assert!(
+        keys.iter().all(|k| !shared.contains(k)),
+        "a key is declared by both {} and {}",
+        std::any::type_name::<T>(),
+        std::any::type_name::<S>()
+    );
+    keys.extend(shared);
     check_keys(text, &keys)?;
     Ok((toml::from_str(text)?, toml::from_str(text)?))
 }
@@ -55,7 +66,7 @@ fn check_keys(text: &str, known: &[&'static str]) -> Result<(), toml::de::Error>
 /// The field names a derived `Deserialize` of a struct declares, in declaration
 /// order: serde hands them to `deserialize_struct`, and this deserializer only
 /// records them. Empty for a type that is not a struct.
-pub fn struct_fields<T: DeserializeOwned>() -> Vec<&'static str> {
+fn struct_fields<T: DeserializeOwned>() -> Vec<&'static str> {
     struct Probe<'a>(&'a mut Vec<&'static str>);
     impl<'de> Deserializer<'de> for Probe<'_> {
         type Error = de::value::Error;
@@ -185,5 +196,11 @@ mod tests {
         // A shared key's bad value keeps its position too.
         let err = parse::<Own, Shared>("bookies = 1\nregion = 5\n").expect_err("type");
         assert!(err.to_string().contains("line 2, column 10"), "{err}");
+    }
+
+    #[test]
+    #[should_panic(expected = "a key is declared by both")]
+    fn a_key_declared_twice_is_a_bug() {
+        let _ = parse::<Own, Own>("bookies = 1\n");
     }
 }

@@ -251,57 +251,24 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let bad = |args: S3Args, key: &str| {
-            let err = resolve(&args, &RawS3Toml::default())
-                .expect_err("invalid")
-                .to_string();
-            assert!(err.contains(&format!("`{key}`")), "{key}: {err}");
-        };
-        let none = S3Args::default;
-        bad(
-            S3Args {
-                s3_listen: Some("nowhere".into()),
-                ..none()
-            },
-            "s3_listen",
-        );
-        bad(
-            S3Args {
-                admin_listen: Some("9001".into()),
-                ..none()
-            },
-            "admin_listen",
-        );
-        bad(
-            S3Args {
-                entry_size: Some("1KiB".into()),
-                ..none()
-            },
-            "entry_size",
-        );
-        bad(
-            S3Args {
-                region: Some("us east".into()),
-                ..none()
-            },
-            "region",
-        );
-        bad(
-            S3Args {
-                tls_cert: Some("cert.pem".into()),
-                ..none()
-            },
-            "tls_key",
-        );
-        bad(
-            S3Args {
-                tls_key: Some("key.pem".into()),
-                ..none()
-            },
-            "tls_cert",
-        );
+        // How to spoil the flags, and the key the error must name.
+        type Case = (fn(&mut S3Args), &'static str);
+        let cases: [Case; 6] = [
+            (|a| a.s3_listen = Some("nowhere".into()), "s3_listen"),
+            (|a| a.admin_listen = Some("9001".into()), "admin_listen"),
+            (|a| a.entry_size = Some("1KiB".into()), "entry_size"),
+            (|a| a.region = Some("us east".into()), "region"),
+            (|a| a.tls_cert = Some("cert.pem".into()), "tls_key"),
+            (|a| a.tls_key = Some("key.pem".into()), "tls_cert"),
+        ];
+        for (set, key) in cases {
+            let mut args = S3Args::default();
+            set(&mut args);
+            let err = resolve(&args, &RawS3Toml::default()).expect_err(key);
+            assert_eq!(err.key, key, "{err}");
+        }
         let file: RawS3Toml = toml::from_str("[gc]\ninterval = \"0s\"\n").expect("toml");
-        let err = resolve(&none(), &file).expect_err("zero interval");
+        let err = resolve(&S3Args::default(), &file).expect_err("zero interval");
         assert_eq!(err.key, "gc.interval");
     }
 }
