@@ -13,21 +13,19 @@
 //! names are read raw, merged (flag over file over default) and validated, and a bad
 //! value is one error naming its key.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
+use folio_gateway::Gateway;
 use folio_gateway::config::TlsConfig;
-use folio_gateway::{AutoRecoveryConfig, Gateway, GatewayConfig};
-use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
+use folio_ledger::{BookieId, BookieSource, Candidate, LedgerClient, QuorumConfig};
 use folio_namespace::Db;
 use serde::Deserialize;
 
-use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
-use crate::gc_settings::{self, GcArgs, GcSettings, RawGcToml};
-use crate::s3_settings;
+use crate::config_file;
+use crate::s3_settings::{self, RawS3Toml, S3Args, S3Settings};
 use crate::units::{ConfigError, invalid};
 
 /// Flags of `folio gateway`. Every key of the TOML file has a flag of the same name
@@ -58,37 +56,13 @@ pub struct GatewayArgs {
     /// Acknowledgements an entry needs (Qa) [default: 2].
     #[arg(long)]
     pub ack_quorum: Option<usize>,
-    /// Address of the S3 API [default: 127.0.0.1:9000].
-    #[arg(long)]
-    pub s3_listen: Option<String>,
-    /// Address of the admin API; keep it on loopback [default: 127.0.0.1:9001].
-    #[arg(long)]
-    pub admin_listen: Option<String>,
-    /// Region reported to clients and expected in signatures [default: us-east-1].
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Domain for virtual-host-style requests (bucket.<domain>) [default: none].
-    #[arg(long)]
-    pub root_domain: Option<String>,
-    /// Bytes per ledger entry of new objects [default: 1MiB].
-    #[arg(long)]
-    pub entry_size: Option<String>,
-    /// PEM certificate chain for HTTPS on the S3 listener (with --tls-key)
-    /// [default: none, plain HTTP].
-    #[arg(long)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert [default: none].
-    #[arg(long)]
-    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
-    pub autorecovery: AutoRecoveryArgs,
-    #[command(flatten)]
-    pub gc: GcArgs,
+    pub s3: S3Args,
 }
 
-/// The TOML file as written, before validation.
+/// The command's own TOML keys as written, before validation; the shared ones are
+/// in [`RawS3Toml`], and [`config_file`] rejects keys that neither declares.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawGatewayToml {
     metadata_dir: Option<PathBuf>,
     metadata: Option<String>,
@@ -96,15 +70,6 @@ pub struct RawGatewayToml {
     ensemble_size: Option<usize>,
     write_quorum: Option<usize>,
     ack_quorum: Option<usize>,
-    s3_listen: Option<String>,
-    admin_listen: Option<String>,
-    region: Option<String>,
-    root_domain: Option<String>,
-    entry_size: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    autorecovery: Option<RawAutoRecoveryToml>,
-    gc: Option<RawGcToml>,
 }
 
 /// Where the namespace lives.
@@ -123,16 +88,8 @@ pub struct GatewaySettings {
     /// `None`: the namespace's bookie registry.
     bookies: Option<Vec<String>>,
     quorum: QuorumConfig,
-    s3_listen: SocketAddr,
-    admin_listen: SocketAddr,
-    region: String,
-    root_domain: Option<String>,
-    entry_size_bytes: u32,
-    tls_files: Option<(PathBuf, PathBuf)>,
-    /// The `[autorecovery]` table; `None` when it is off.
-    autorecovery: Option<AutoRecoveryConfig>,
-    /// The `[gc]` table.
-    gc: GcSettings,
+    /// The settings shared with `folio standalone`.
+    s3: S3Settings,
 }
 
 /// A `host:port` bookie address.
@@ -151,8 +108,13 @@ fn bookie_address(text: &str) -> Result<String, ConfigError> {
     }
 }
 
-/// Merges flags over the file over defaults, and validates.
-pub fn resolve(args: &GatewayArgs, file: &RawGatewayToml) -> Result<GatewaySettings, ConfigError> {
+/// Merges flags over the file (its own keys and the shared ones) over defaults, and
+/// validates.
+pub fn resolve(
+    args: &GatewayArgs,
+    file: &RawGatewayToml,
+    shared: &RawS3Toml,
+) -> Result<GatewaySettings, ConfigError> {
     let dir = args.metadata_dir.clone().or(file.metadata_dir.clone());
     let url = args.metadata.clone().or(file.metadata.clone());
     let metadata = match (dir, url) {
@@ -222,56 +184,19 @@ pub fn resolve(args: &GatewayArgs, file: &RawGatewayToml) -> Result<GatewaySetti
             format!("{ensemble} is more than the {} bookies listed", list.len()),
         ));
     }
-    let entry_size = s3_settings::entry_size(&args.entry_size, &file.entry_size)?;
-    let region = s3_settings::region(&args.region, &file.region)?;
-    let tls_files = s3_settings::tls_files(
-        args.tls_cert.clone().or(file.tls_cert.clone()),
-        args.tls_key.clone().or(file.tls_key.clone()),
-    )?;
-    let autorecovery =
-        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
-    let gc = gc_settings::resolve(&args.gc, file.gc.as_ref())?;
     Ok(GatewaySettings {
-        autorecovery,
-        gc,
         metadata,
         bookies,
         quorum,
-        s3_listen: s3_settings::address(
-            "s3_listen",
-            &args.s3_listen,
-            &file.s3_listen,
-            "127.0.0.1:9000",
-        )?,
-        admin_listen: s3_settings::address(
-            "admin_listen",
-            &args.admin_listen,
-            &file.admin_listen,
-            "127.0.0.1:9001",
-        )?,
-        region,
-        root_domain: args.root_domain.clone().or(file.root_domain.clone()),
-        entry_size_bytes: entry_size,
-        tls_files,
+        s3: s3_settings::resolve(&args.s3, shared)?,
     })
 }
 
 /// Runs `folio gateway`.
 pub fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("read config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("parse config file {}", path.display()))?
-        }
-        None => RawGatewayToml::default(),
-    };
-    let settings = resolve(&args, &file)?;
-    let tls = match &settings.tls_files {
-        Some((cert, key)) => Some(TlsConfig::from_pem_files(cert, key)?),
-        None => None,
-    };
+    let (file, shared) = config_file::read(args.config.as_deref())?;
+    let settings = resolve(&args, &file, &shared)?;
+    let tls = settings.s3.load_tls()?;
     let access_key = required_env("FOLIO_ROOT_ACCESS_KEY", 1)?;
     let secret = required_env("FOLIO_ROOT_SECRET_KEY", 8)?;
     let admin_token = required_env("FOLIO_ADMIN_TOKEN", 16)?;
@@ -325,24 +250,13 @@ async fn serve(
         ),
         None => BookieSource::Registry,
     };
-    let mut client_config = ClientConfig {
-        quorum: settings.quorum,
-        ..ClientConfig::default()
-    };
-    // Bounded memory per upload: this many entries in flight.
-    client_config.writer.max_in_flight_entries = 8;
-    let ledgers = LedgerClient::new(db.clone(), source, client_config);
-
-    let mut gateway_config =
-        GatewayConfig::new(settings.s3_listen, settings.admin_listen, admin_token);
-    gateway_config.region = settings.region.clone();
-    gateway_config.root_domain = settings.root_domain.clone();
-    gateway_config.entry_size_bytes = settings.entry_size_bytes;
-    gateway_config.root_access_key = Some(access_key);
-    gateway_config.autorecovery = settings.autorecovery;
-    settings.gc.apply(&mut gateway_config);
+    let ledgers = LedgerClient::new(
+        db.clone(),
+        source,
+        s3_settings::client_config(settings.quorum),
+    );
     let scheme = if tls.is_some() { "https" } else { "http" };
-    gateway_config.tls = tls;
+    let gateway_config = settings.s3.gateway_config(admin_token, access_key, tls);
     let gateway = Gateway::start(gateway_config, db, ledgers)
         .await
         .context("start the gateway")?;
@@ -363,6 +277,8 @@ async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use folio_gateway::AutoRecoveryConfig;
+
     use super::*;
 
     fn base() -> GatewayArgs {
@@ -375,87 +291,58 @@ mod tests {
 
     #[test]
     fn defaults_and_overrides() {
-        let file: RawGatewayToml =
-            toml::from_str("bookies = [\"a:1\", \"b:2\"]\nensemble_size = 2\nwrite_quorum = 2\n")
-                .expect("valid toml");
+        let (file, shared): (RawGatewayToml, RawS3Toml) = config_file::parse(
+            "bookies = [\"a:1\", \"b:2\"]\nensemble_size = 2\nwrite_quorum = 2\nregion = \"eu-west-1\"\n",
+        )
+        .expect("valid toml");
         let args = GatewayArgs {
             metadata_dir: Some("ns".into()),
             ..GatewayArgs::default()
         };
-        let c = resolve(&args, &file).expect("valid");
+        let c = resolve(&args, &file, &shared).expect("valid");
         assert_eq!(c.bookies, Some(vec!["a:1".to_owned(), "b:2".to_owned()]));
         assert_eq!(c.quorum, QuorumConfig::new(2, 2, 2).expect("quorum"));
-        assert_eq!(c.s3_listen, "127.0.0.1:9000".parse().expect("addr"));
-        let c = resolve(&base(), &RawGatewayToml::default()).expect("valid");
+        assert_eq!(c.s3.s3_listen, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(c.s3.region, "eu-west-1");
+        let c = resolve(&base(), &RawGatewayToml::default(), &RawS3Toml::default()).expect("valid");
         assert_eq!(c.bookies.map(|b| b.len()), Some(3));
         assert_eq!(c.metadata, Metadata::Dir("ns".into()));
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let file = RawGatewayToml::default();
-        let bad = |args: GatewayArgs, key: &str| {
-            let err = resolve(&args, &file).expect_err("invalid").to_string();
-            assert!(err.contains(key), "{key}: {err}");
-        };
-        bad(
-            GatewayArgs {
-                metadata_dir: None,
-                ..base()
-            },
-            "metadata_dir",
-        );
-        bad(
-            GatewayArgs {
-                metadata: Some("redis://x".into()),
-                metadata_dir: None,
-                ..base()
-            },
-            "metadata",
-        );
-        bad(
-            GatewayArgs {
-                bookies: None,
-                ..base()
-            },
-            "bookies",
-        );
-        bad(
-            GatewayArgs {
-                bookies: Some("nowhere".into()),
-                ..base()
-            },
-            "bookies",
-        );
-        bad(
-            GatewayArgs {
-                ensemble_size: Some(4),
-                write_quorum: Some(4),
-                ..base()
-            },
-            "ensemble_size",
-        );
-        bad(
-            GatewayArgs {
-                ack_quorum: Some(5),
-                ..base()
-            },
-            "ensemble_size",
-        );
-        bad(
-            GatewayArgs {
-                s3_listen: Some("x".into()),
-                ..base()
-            },
-            "s3_listen",
-        );
-        bad(
-            GatewayArgs {
-                tls_cert: Some("c.pem".into()),
-                ..base()
-            },
-            "tls_key",
-        );
+        // How to spoil the flags, and the key the error must name.
+        type Case = (fn(&mut GatewayArgs), &'static str);
+        let cases: [Case; 8] = [
+            (|a| a.metadata_dir = None, "metadata_dir"),
+            (
+                |a| {
+                    a.metadata = Some("redis://x".into());
+                    a.metadata_dir = None;
+                },
+                "metadata",
+            ),
+            (|a| a.bookies = None, "bookies"),
+            (|a| a.bookies = Some("nowhere".into()), "bookies"),
+            (
+                |a| {
+                    a.ensemble_size = Some(4);
+                    a.write_quorum = Some(4);
+                },
+                "ensemble_size",
+            ),
+            (|a| a.ack_quorum = Some(5), "ensemble_size"),
+            // The shared keys are tested in s3_settings; these show they are checked.
+            (|a| a.s3.s3_listen = Some("x".into()), "s3_listen"),
+            (|a| a.s3.tls_cert = Some("c.pem".into()), "tls_key"),
+        ];
+        for (set, key) in cases {
+            let mut args = base();
+            set(&mut args);
+            let err =
+                resolve(&args, &RawGatewayToml::default(), &RawS3Toml::default()).expect_err(key);
+            assert_eq!(err.key, key, "{err}");
+        }
     }
 
     #[test]
@@ -466,20 +353,37 @@ mod tests {
             bookies: None,
             ..base()
         };
-        let c = resolve(&args, &RawGatewayToml::default()).expect("valid");
+        let c = resolve(&args, &RawGatewayToml::default(), &RawS3Toml::default()).expect("valid");
         assert_eq!(c.bookies, None);
     }
 
     #[test]
     fn shipped_example_config_is_valid() {
         let text = include_str!("../../conf/gateway.toml");
-        let file: RawGatewayToml = toml::from_str(text).expect("conf/gateway.toml parses");
-        resolve(&GatewayArgs::default(), &file).expect("conf/gateway.toml is valid");
+        let (file, shared): (RawGatewayToml, RawS3Toml) =
+            config_file::parse(text).expect("conf/gateway.toml parses");
+        let c =
+            resolve(&GatewayArgs::default(), &file, &shared).expect("conf/gateway.toml is valid");
+        assert_eq!(
+            c.s3.autorecovery,
+            Some(AutoRecoveryConfig::default()),
+            "conf/gateway.toml documents the [autorecovery] defaults"
+        );
     }
 
     #[test]
     fn unknown_toml_keys_are_rejected() {
-        let err = toml::from_str::<RawGatewayToml>("bookie = []\n").expect_err("unknown key");
-        assert!(err.to_string().contains("bookie"), "{err}");
+        let err = config_file::parse::<RawGatewayToml, RawS3Toml>("region = \"x\"\nbookie = []\n")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("line 2, column 1"), "{err}");
+        assert!(
+            err.contains(
+                "unknown field `bookie`, expected one of `metadata_dir`, `metadata`, `bookies`, \
+                 `ensemble_size`, `write_quorum`, `ack_quorum`, `s3_listen`, `admin_listen`, \
+                 `region`, `root_domain`, `entry_size`, `tls_cert`, `tls_key`, `autorecovery`, `gc`"
+            ),
+            "{err}"
+        );
     }
 }

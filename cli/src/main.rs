@@ -3,7 +3,10 @@
 //! Each subcommand lives in its own module with its clap arguments and its run
 //! function; `main` only parses, sets up logging and dispatches. Shared helpers for
 //! configuration (human-readable sizes and durations, key-naming errors) are in
-//! [`units`].
+//! [`units`]; the settings `standalone` and `gateway` share are declared once in
+//! [`s3_settings`] (with [`gc_settings`] and [`autorecovery_settings`]), and
+//! [`config_file`] reads a TOML file whose keys are split between a command's own
+//! raw struct and the shared one.
 //!
 //! Servers: `folio standalone`, `folio gateway`, `folio bookie`. Tools: `folio ledger`
 //! (bookies directly) and the admin groups in [`admin`] (`bucket`, `key`, `ns`,
@@ -12,6 +15,7 @@
 mod admin;
 mod autorecovery_settings;
 mod bookie_cmd;
+mod config_file;
 mod gateway_cmd;
 mod gc_settings;
 mod ledger_cmd;

@@ -23,16 +23,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use folio_bookie::{Bookie, BookieConfig, BookieHandle, BookieMetrics};
+use folio_gateway::Gateway;
 use folio_gateway::config::TlsConfig;
-use folio_gateway::{AutoRecoveryConfig, Gateway, GatewayConfig};
-use folio_ledger::{BookieId, BookieSource, Candidate, ClientConfig, LedgerClient, QuorumConfig};
+use folio_ledger::{BookieId, BookieSource, Candidate, LedgerClient, QuorumConfig};
 use folio_namespace::access_keys::{self, AccessKeyRecord};
 use folio_namespace::{Db, EmbeddedOptions, EmbeddedStore};
 use serde::{Deserialize, Serialize};
 
-use crate::autorecovery_settings::{self, AutoRecoveryArgs, RawAutoRecoveryToml};
-use crate::gc_settings::{self, GcArgs, GcSettings, RawGcToml};
-use crate::s3_settings;
+use crate::config_file;
+use crate::s3_settings::{self, RawS3Toml, S3Args, S3Settings};
 use crate::units::{ConfigError, invalid, parse_size};
 
 /// Flags of `folio standalone`. Every key of the TOML file has a flag of the same
@@ -45,12 +44,6 @@ pub struct StandaloneArgs {
     /// Where everything is stored [default: ./folio-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Address of the S3 API [default: 127.0.0.1:9000].
-    #[arg(long)]
-    pub s3_listen: Option<String>,
-    /// Address of the admin API; keep it on loopback [default: 127.0.0.1:9001].
-    #[arg(long)]
-    pub admin_listen: Option<String>,
     /// How many bookies to run [default: 3]. Ledgers use E=Qw=min(3, N), Qa=min(2, N).
     #[arg(long)]
     pub bookies: Option<usize>,
@@ -58,75 +51,41 @@ pub struct StandaloneArgs {
     /// at first start and keeps them in <data-dir>/standalone.toml.
     #[arg(long)]
     pub bookie_port_base: Option<u16>,
-    /// Region reported to clients and expected in signatures [default: us-east-1].
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Domain for virtual-host-style requests (bucket.<domain>) [default: none].
-    #[arg(long)]
-    pub root_domain: Option<String>,
-    /// Bytes per ledger entry of new objects [default: 1MiB].
-    #[arg(long)]
-    pub entry_size: Option<String>,
     /// Bytes of recent entries each bookie keeps in memory before it writes them to its
     /// entry log [default: 16MiB]. All bookies share this process's memory.
     #[arg(long)]
     pub bookie_write_cache: Option<String>,
-    /// PEM certificate chain for HTTPS on the S3 listener (with --tls-key)
-    /// [default: none, plain HTTP].
-    #[arg(long)]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert [default: none].
-    #[arg(long)]
-    pub tls_key: Option<PathBuf>,
     #[command(flatten)]
-    pub autorecovery: AutoRecoveryArgs,
-    #[command(flatten)]
-    pub gc: GcArgs,
+    pub s3: S3Args,
 }
 
-/// The TOML file as written, before validation.
+/// The command's own TOML keys as written, before validation; the shared ones are
+/// in [`RawS3Toml`], and [`config_file`] rejects keys that neither declares.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawStandaloneToml {
     data_dir: Option<PathBuf>,
-    s3_listen: Option<String>,
-    admin_listen: Option<String>,
     bookies: Option<usize>,
     bookie_port_base: Option<u16>,
-    region: Option<String>,
-    root_domain: Option<String>,
-    entry_size: Option<String>,
     bookie_write_cache: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    autorecovery: Option<RawAutoRecoveryToml>,
-    gc: Option<RawGcToml>,
 }
 
 /// Validated settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StandaloneConfig {
     data_dir: PathBuf,
-    s3_listen: SocketAddr,
-    admin_listen: SocketAddr,
     bookies: usize,
     bookie_port_base: u16,
-    region: String,
-    root_domain: Option<String>,
-    entry_size_bytes: u32,
     bookie_write_cache_bytes: usize,
-    /// The certificate and key files, when the S3 listener speaks TLS.
-    tls_files: Option<(PathBuf, PathBuf)>,
-    /// The `[autorecovery]` table; `None` when it is off.
-    autorecovery: Option<AutoRecoveryConfig>,
-    /// The `[gc]` table.
-    gc: GcSettings,
+    /// The settings shared with `folio gateway`.
+    s3: S3Settings,
 }
 
-/// Merges flags over the file over defaults, and validates.
+/// Merges flags over the file (its own keys and the shared ones) over defaults, and
+/// validates.
 pub fn resolve(
     args: &StandaloneArgs,
     file: &RawStandaloneToml,
+    shared: &RawS3Toml,
 ) -> Result<StandaloneConfig, ConfigError> {
     let bookies = args.bookies.or(file.bookies).unwrap_or(3);
     if bookies == 0 || bookies > 16 {
@@ -135,8 +94,6 @@ pub fn resolve(
             format!("{bookies} is not between 1 and 16"),
         ));
     }
-    let entry_size = s3_settings::entry_size(&args.entry_size, &file.entry_size)?;
-    let region = s3_settings::region(&args.region, &file.region)?;
     let bookie_write_cache_bytes = match args
         .bookie_write_cache
         .as_ref()
@@ -151,43 +108,19 @@ pub fn resolve(
             "must be between 1MiB and 1GiB",
         ));
     }
-    let tls_files = s3_settings::tls_files(
-        args.tls_cert.clone().or(file.tls_cert.clone()),
-        args.tls_key.clone().or(file.tls_key.clone()),
-    )?;
-    let autorecovery =
-        autorecovery_settings::resolve(&args.autorecovery, file.autorecovery.as_ref(), true)?;
-    let gc = gc_settings::resolve(&args.gc, file.gc.as_ref())?;
     Ok(StandaloneConfig {
-        tls_files,
-        autorecovery,
-        gc,
         bookie_write_cache_bytes: bookie_write_cache_bytes as usize,
         data_dir: args
             .data_dir
             .clone()
             .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from("folio-data")),
-        s3_listen: s3_settings::address(
-            "s3_listen",
-            &args.s3_listen,
-            &file.s3_listen,
-            "127.0.0.1:9000",
-        )?,
-        admin_listen: s3_settings::address(
-            "admin_listen",
-            &args.admin_listen,
-            &file.admin_listen,
-            "127.0.0.1:9001",
-        )?,
         bookies,
         bookie_port_base: args
             .bookie_port_base
             .or(file.bookie_port_base)
             .unwrap_or(3181),
-        region,
-        root_domain: args.root_domain.clone().or(file.root_domain.clone()),
-        entry_size_bytes: entry_size,
+        s3: s3_settings::resolve(&args.s3, shared)?,
     })
 }
 
@@ -199,21 +132,10 @@ struct State {
 
 /// Runs `folio standalone`.
 pub fn run(args: StandaloneArgs) -> anyhow::Result<()> {
-    let file = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("read config file {}", path.display()))?;
-            toml::from_str(&text)
-                .with_context(|| format!("parse config file {}", path.display()))?
-        }
-        None => RawStandaloneToml::default(),
-    };
-    let config = resolve(&args, &file)?;
+    let (file, shared) = config_file::read(args.config.as_deref())?;
+    let config = resolve(&args, &file, &shared)?;
     // The files are read before anything starts; an error names tls_cert or tls_key.
-    let tls = match &config.tls_files {
-        Some((cert, key)) => Some(TlsConfig::from_pem_files(cert, key)?),
-        None => None,
-    };
+    let tls = config.s3.load_tls()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,23 +180,13 @@ async fn serve(config: StandaloneConfig, tls: Option<TlsConfig>) -> anyhow::Resu
     let n = config.bookies;
     let quorum =
         QuorumConfig::new(n.min(3), n.min(3), n.min(2)).context("quorum for the bookie count")?;
-    let mut client_config = ClientConfig {
-        quorum,
-        ..ClientConfig::default()
-    };
-    // Bounded memory per upload: this many entries in flight.
-    client_config.writer.max_in_flight_entries = 8;
-    let ledgers = LedgerClient::new(db.clone(), BookieSource::Static(candidates), client_config);
-
-    let mut gateway_config = GatewayConfig::new(config.s3_listen, config.admin_listen, admin_token);
-    gateway_config.region = config.region.clone();
-    gateway_config.root_domain = config.root_domain.clone();
-    gateway_config.entry_size_bytes = config.entry_size_bytes;
-    gateway_config.root_access_key = Some(access_key);
-    gateway_config.autorecovery = config.autorecovery;
-    config.gc.apply(&mut gateway_config);
+    let ledgers = LedgerClient::new(
+        db.clone(),
+        BookieSource::Static(candidates),
+        s3_settings::client_config(quorum),
+    );
     let scheme = if tls.is_some() { "https" } else { "http" };
-    gateway_config.tls = tls;
+    let gateway_config = config.s3.gateway_config(admin_token, access_key, tls);
     let gateway = Gateway::start(gateway_config, db, ledgers)
         .await
         .context("start the gateway")?;
@@ -482,79 +394,49 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use folio_gateway::AutoRecoveryConfig;
+
     use super::*;
 
     #[test]
     fn defaults_and_overrides() {
-        let file: RawStandaloneToml =
-            toml::from_str("bookies = 1\nregion = \"eu-west-1\"\n").expect("valid toml");
+        let (file, shared): (RawStandaloneToml, RawS3Toml) =
+            config_file::parse("bookies = 1\nregion = \"eu-west-1\"\n").expect("valid toml");
         let args = StandaloneArgs {
-            region: Some("us-west-2".into()),
+            s3: S3Args {
+                region: Some("us-west-2".into()),
+                ..S3Args::default()
+            },
             ..StandaloneArgs::default()
         };
-        let c = resolve(&args, &file).expect("valid");
+        let c = resolve(&args, &file, &shared).expect("valid");
         assert_eq!(c.bookies, 1);
-        assert_eq!(c.region, "us-west-2");
-        assert_eq!(c.s3_listen, "127.0.0.1:9000".parse().expect("addr"));
-        assert_eq!(c.entry_size_bytes, 1 << 20);
+        assert_eq!(c.s3.region, "us-west-2");
+        assert_eq!(c.s3.s3_listen, "127.0.0.1:9000".parse().expect("addr"));
+        assert_eq!(c.s3.entry_size_bytes, 1 << 20);
     }
 
     #[test]
     fn bad_values_name_their_key() {
-        let file = RawStandaloneToml::default();
-        let bad = |args: StandaloneArgs, key: &str| {
-            let err = resolve(&args, &file).expect_err("invalid").to_string();
-            assert!(err.contains(key), "{err}");
-        };
-        bad(
-            StandaloneArgs {
-                bookies: Some(0),
-                ..Default::default()
-            },
-            "bookies",
-        );
-        bad(
-            StandaloneArgs {
-                s3_listen: Some("nowhere".into()),
-                ..Default::default()
-            },
-            "s3_listen",
-        );
-        bad(
-            StandaloneArgs {
-                entry_size: Some("1KiB".into()),
-                ..Default::default()
-            },
-            "entry_size",
-        );
-        bad(
-            StandaloneArgs {
-                region: Some("us east".into()),
-                ..Default::default()
-            },
-            "region",
-        );
-        bad(
-            StandaloneArgs {
-                bookie_write_cache: Some("100KiB".into()),
-                ..Default::default()
-            },
-            "bookie_write_cache",
-        );
-        bad(
-            StandaloneArgs {
-                tls_cert: Some("cert.pem".into()),
-                ..Default::default()
-            },
-            "tls_key",
-        );
-        bad(
-            StandaloneArgs {
-                tls_key: Some("key.pem".into()),
-                ..Default::default()
-            },
-            "tls_cert",
-        );
+        // How to spoil the flags, and the key the error must name.
+        type Case = (fn(&mut StandaloneArgs), &'static str);
+        let cases: [Case; 4] = [
+            (|a| a.bookies = Some(0), "bookies"),
+            (|a| a.bookies = Some(17), "bookies"),
+            (
+                |a| a.bookie_write_cache = Some("100KiB".into()),
+                "bookie_write_cache",
+            ),
+            // The shared keys are tested in s3_settings; this shows they are checked.
+            (|a| a.s3.s3_listen = Some("nowhere".into()), "s3_listen"),
+        ];
+        for (set, key) in cases {
+            let mut args = StandaloneArgs::default();
+            set(&mut args);
+            let err = resolve(&args, &RawStandaloneToml::default(), &RawS3Toml::default())
+                .expect_err(key);
+            assert_eq!(err.key, key, "{err}");
+        }
     }
 
     #[test]
@@ -572,11 +454,12 @@ mod tests {
     #[test]
     fn shipped_example_config_is_valid() {
         let text = include_str!("../../conf/standalone.toml");
-        let file: RawStandaloneToml = toml::from_str(text).expect("conf/standalone.toml parses");
-        let config =
-            resolve(&StandaloneArgs::default(), &file).expect("conf/standalone.toml is valid");
+        let (file, shared): (RawStandaloneToml, RawS3Toml) =
+            config_file::parse(text).expect("conf/standalone.toml parses");
+        let config = resolve(&StandaloneArgs::default(), &file, &shared)
+            .expect("conf/standalone.toml is valid");
         assert_eq!(
-            config.autorecovery,
+            config.s3.autorecovery,
             Some(AutoRecoveryConfig::default()),
             "conf/standalone.toml documents the [autorecovery] defaults"
         );
@@ -584,7 +467,17 @@ mod tests {
 
     #[test]
     fn unknown_toml_keys_are_rejected() {
-        let err = toml::from_str::<RawStandaloneToml>("s3_port = 9000\n").expect_err("unknown key");
-        assert!(err.to_string().contains("s3_port"), "{err}");
+        let err = config_file::parse::<RawStandaloneToml, RawS3Toml>("s3_port = 9000\n")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("line 1, column 1"), "{err}");
+        assert!(
+            err.contains(
+                "unknown field `s3_port`, expected one of `data_dir`, `bookies`, \
+                 `bookie_port_base`, `bookie_write_cache`, `s3_listen`, `admin_listen`, \
+                 `region`, `root_domain`, `entry_size`, `tls_cert`, `tls_key`, `autorecovery`, `gc`"
+            ),
+            "{err}"
+        );
     }
 }
