@@ -45,6 +45,11 @@ pub struct BookieConfig {
     pub max_inflight_bytes_per_connection: usize,
     /// Largest frame accepted; a larger one closes the connection.
     pub max_frame_bytes: usize,
+    /// How long the answers to one connection may wait on a peer that does not read
+    /// them before the bookie closes the connection, releasing what it held (zero:
+    /// wait as long as the connection lives). BookKeeper's
+    /// `waitTimeoutOnResponseBackpressureMs`.
+    pub response_write_timeout: Duration,
     /// Bytes per second a scrub pass reads at most (0: unlimited).
     pub scrub_rate_bytes_per_sec: u64,
     /// Time between periodic scrub passes (zero: only on a `Scrub` request).
@@ -82,6 +87,7 @@ impl BookieConfig {
             read_only: false,
             max_inflight_bytes_per_connection: 256 << 20,
             max_frame_bytes: folio_proto::DEFAULT_MAX_FRAME_BYTES,
+            response_write_timeout: Duration::from_secs(60),
             scrub_rate_bytes_per_sec: 8 << 20,
             scrub_interval: Duration::from_secs(86_400),
             compaction_threshold: 0.5,

@@ -292,7 +292,8 @@ async fn connection(
         metrics: shared.state.metrics.clone(),
     });
     let (tx, rx) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE_LEN);
-    tokio::spawn(write_loop(wr, rx, shutdown.clone()).instrument(span.clone()));
+    let stall_limit = shared.config.response_write_timeout;
+    tokio::spawn(write_loop(wr, rx, shutdown.clone(), stall_limit).instrument(span.clone()));
     let mut conn = Conn {
         shared,
         budget,
@@ -322,6 +323,8 @@ async fn connection(
             }
             tokio::select! {
                 _ = conn.shutdown.changed() => return,
+                // The writer gave up on the peer (response_write_timeout).
+                _ = conn.tx.closed() => return,
                 read = rd.read_buf(&mut buf) => match read {
                     Ok(0) => return,
                     Ok(_) => {}
@@ -342,11 +345,14 @@ async fn connection(
 /// is gone (the reader and every handler done) or a write fails. At shutdown,
 /// answers still coming (adds finishing their fsync) are sent, but a write blocked
 /// for [`SHUTDOWN_WRITE_GRACE`] after it, by a peer that does not read, is given up
-/// rather than hold this task forever.
+/// rather than hold this task forever. At any time, a batch of answers the peer has
+/// not taken within `stall_limit` (`response_write_timeout`; zero: no limit) closes
+/// the connection, so a peer that stops reading cannot hold its budget for ever.
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
+    stall_limit: std::time::Duration,
 ) {
     let mut buf = BytesMut::new();
     let mut batch: Vec<Outgoing> = Vec::new();
@@ -368,6 +374,15 @@ async fn write_loop(
                 tracing::debug!("peer not reading at shutdown; dropping responses");
                 return;
             }
+            () = stalled(stall_limit) => {
+                // Returning drops the answers (releasing their charges) and the
+                // write half; the reader then ends the connection.
+                tracing::warn!(
+                    timeout = ?stall_limit,
+                    "peer has not read its answers; closing the connection (response_write_timeout)"
+                );
+                return;
+            }
         };
         if let Err(e) = written {
             tracing::debug!(error = %e, "write failed; dropping responses");
@@ -376,6 +391,14 @@ async fn write_loop(
         // Written: release the charges.
         batch.clear();
     }
+}
+
+/// Resolves after `limit`, or never if `limit` is zero (no timeout).
+async fn stalled(limit: std::time::Duration) {
+    if limit.is_zero() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(limit).await;
 }
 
 /// Resolves [`SHUTDOWN_WRITE_GRACE`] after shutdown began (or the bookie is gone).

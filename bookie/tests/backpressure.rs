@@ -229,3 +229,99 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     );
     drop(sock);
 }
+
+/// A client that stays connected but stops reading its answers is disconnected once
+/// they have waited `response_write_timeout`: what the bookie held for it is let go
+/// while the bookie keeps running, and other clients are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_disconnected_after_the_timeout() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.response_write_timeout = Duration::from_secs(1);
+    let b = Bookie::start(cfg).await.expect("start");
+    let metrics = b.metrics();
+    let probe = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    let entries: Vec<Entry> = (0..4).map(big_entry).collect();
+    for entry in &entries {
+        let added = probe
+            .call(Request::AddEntry(AddEntry {
+                master_key: key(),
+                recovery: false,
+                entry: entry.clone(),
+            }))
+            .await
+            .expect("add answered");
+        assert_eq!(added.status(), Status::Ok);
+    }
+
+    // 100 reads of 1 MiB entries, far more than the socket buffers take unread.
+    let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+    let mut out = BytesMut::new();
+    for id in 0..100u64 {
+        Frame::new(
+            id,
+            Request::ReadEntry(ReadEntry {
+                ledger_id: 1,
+                target: ReadTarget::Entry(id % 4),
+                fence: false,
+                master_key: key(),
+                long_poll: None,
+            }),
+        )
+        .encode(&mut out);
+    }
+    sock.write_all(&out).await.expect("send reads");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(metrics.inflight_bytes() > 0, "answers held for the client");
+    let stalled_at = Instant::now();
+
+    // Without the client reading anything, the bookie lets go within a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        metrics.inflight_bytes(),
+        0,
+        "charges released by the timeout"
+    );
+    assert!(
+        stalled_at.elapsed() >= Duration::from_millis(500),
+        "released only after the timeout, not at once"
+    );
+
+    // The connection is closed: reading what was sent ends in EOF or a reset, not
+    // in all 100 answers.
+    let mut inbuf = BytesMut::new();
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match sock.read_buf(&mut inbuf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => inbuf.clear(),
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the bookie closed the connection");
+
+    // The bookie goes on serving.
+    let read = probe
+        .call(Request::ReadEntry(ReadEntry {
+            ledger_id: 1,
+            target: ReadTarget::Entry(3),
+            fence: false,
+            master_key: key(),
+            long_poll: None,
+        }))
+        .await
+        .expect("read answered");
+    let Response::ReadEntry(r) = read else {
+        panic!("unexpected answer")
+    };
+    assert_eq!(r.entry.as_ref(), Some(&entries[3]));
+    drop(probe);
+    b.shutdown().await.expect("shutdown");
+}

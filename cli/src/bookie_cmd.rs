@@ -91,6 +91,10 @@ pub struct BookieArgs {
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
     #[arg(long)]
     pub max_frame_size: Option<String>,
+    /// Close a connection whose answers a peer has not read for this long, releasing
+    /// what it held ("0s": never) [default: 60s].
+    #[arg(long)]
+    pub response_write_timeout: Option<String>,
     /// Serve Prometheus metrics at http://<address>/metrics, without authentication
     /// (keep it on loopback or a private network) [default: off].
     #[arg(long)]
@@ -164,6 +168,7 @@ pub struct RawBookieToml {
     read_only: Option<bool>,
     max_inflight_per_connection: Option<RawSize>,
     max_frame_size: Option<RawSize>,
+    response_write_timeout: Option<String>,
     metrics_listen: Option<String>,
     scrub_rate_bytes_per_sec: Option<RawSize>,
     scrub_interval: Option<String>,
@@ -516,6 +521,12 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
             )?,
         )?,
     )?;
+    c.response_write_timeout = duration_setting(
+        "response_write_timeout",
+        &args.response_write_timeout,
+        &file.response_write_timeout,
+        c.response_write_timeout,
+    )?;
     c.scrub_rate_bytes_per_sec = size(
         "scrub_rate_bytes_per_sec",
         &args.scrub_rate_bytes_per_sec,
@@ -696,6 +707,27 @@ mod tests {
         assert_eq!(
             resolve(&a, &file).expect_err("invalid").key,
             "compaction_rate_bytes_per_sec"
+        );
+        let mut a = args("/d");
+        a.response_write_timeout = Some("soon".into());
+        assert_eq!(
+            resolve(&a, &file).expect_err("invalid").key,
+            "response_write_timeout"
+        );
+    }
+
+    #[test]
+    fn response_write_timeout_resolves_from_flag_file_or_default() {
+        let default = resolve(&args("/d"), &RawBookieToml::default()).expect("valid");
+        assert_eq!(default.response_write_timeout, Duration::from_secs(60));
+        let file: RawBookieToml = toml::from_str(r#"response_write_timeout = "0s""#).expect("toml");
+        let off = resolve(&args("/d"), &file).expect("valid");
+        assert_eq!(off.response_write_timeout, Duration::ZERO);
+        let mut a = args("/d");
+        a.response_write_timeout = Some("5s".into());
+        assert_eq!(
+            resolve(&a, &file).expect("valid").response_write_timeout,
+            Duration::from_secs(5)
         );
     }
 
