@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use folio_bookie::probe::ProbeClient;
-use folio_bookie::{Bookie, BookieConfig};
+use folio_bookie::{Bookie, BookieConfig, BookieMetrics};
 use folio_proto::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -51,6 +51,50 @@ fn big_entry(entry_id: u64) -> Entry {
     )
 }
 
+/// Adds `entries` through `probe`, each answered Ok.
+async fn add_all(probe: &ProbeClient, entries: &[Entry]) {
+    for entry in entries {
+        let added = probe
+            .call(Request::AddEntry(AddEntry {
+                master_key: key(),
+                recovery: false,
+                entry: entry.clone(),
+            }))
+            .await
+            .expect("add answered");
+        assert_eq!(added.status(), Status::Ok);
+    }
+}
+
+/// `n` ReadEntry frames (request ids 0..n) for entries 0..`entries` of ledger 1,
+/// round-robin, encoded back to back to be sent at once.
+fn pipelined_reads(n: u64, entries: u64) -> BytesMut {
+    let mut out = BytesMut::new();
+    for id in 0..n {
+        Frame::new(
+            id,
+            Request::ReadEntry(ReadEntry {
+                ledger_id: 1,
+                target: ReadTarget::Entry(id % entries),
+                fence: false,
+                master_key: key(),
+                long_poll: None,
+            }),
+        )
+        .encode(&mut out);
+    }
+    out
+}
+
+/// Polls the bookie's in-flight gauge until `done` holds or `secs` pass; the caller
+/// asserts on the gauge afterwards.
+async fn wait_for_gauge(metrics: &BookieMetrics, done: impl Fn(u64) -> bool, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done(metrics.inflight_bytes()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Resident set size of this process (the bookie runs in it), from /proc.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
@@ -75,17 +119,7 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     let metrics = b.metrics();
     let entries: Vec<Entry> = (0..ENTRIES).map(big_entry).collect();
     let probe = ProbeClient::connect(b.local_addr()).await.expect("connect");
-    for entry in &entries {
-        let added = probe
-            .call(Request::AddEntry(AddEntry {
-                master_key: key(),
-                recovery: false,
-                entry: entry.clone(),
-            }))
-            .await
-            .expect("add answered");
-        assert_eq!(added.status(), Status::Ok);
-    }
+    add_all(&probe, &entries).await;
     drop(probe);
     // Reads then come from the entry log, each with its own buffer (reads from the
     // write cache would share one and could hide an unbounded queue).
@@ -93,20 +127,7 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
 
     let rss_before = rss_bytes();
     let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
-    let mut out = BytesMut::new();
-    for id in 0..READS {
-        Frame::new(
-            id,
-            Request::ReadEntry(ReadEntry {
-                ledger_id: 1,
-                target: ReadTarget::Entry(id % ENTRIES),
-                fence: false,
-                master_key: key(),
-                long_poll: None,
-            }),
-        )
-        .encode(&mut out);
-    }
+    let out = pipelined_reads(READS, ENTRIES);
     // About 20 KB of requests: the socket takes them all without our reading.
     sock.write_all(&out).await.expect("send reads");
 
@@ -174,10 +195,7 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
         .expect("all answers within 120 s");
     assert!(seen.iter().all(|s| *s));
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_gauge(&metrics, |held| held == 0, 5).await;
     assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
     assert!(metrics.inflight_bytes_peak() <= bound);
     drop(sock);
@@ -185,19 +203,13 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     // A client that goes away with answers unread: the bookie lets go of them all.
     let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
     sock.write_all(&out).await.expect("send reads");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_gauge(&metrics, |held| held > 0, 10).await;
     assert!(
         metrics.inflight_bytes() > 0,
         "answers held for the new client"
     );
     drop(sock);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_gauge(&metrics, |held| held == 0, 10).await;
     assert_eq!(
         metrics.inflight_bytes(),
         0,
@@ -209,19 +221,13 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     // shutdown (plus a short grace): its answers are let go.
     let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
     sock.write_all(&out).await.expect("send reads");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_gauge(&metrics, |held| held > 0, 10).await;
     assert!(
         metrics.inflight_bytes() > 0,
         "answers held for the new client"
     );
     b.shutdown().await.expect("shutdown");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_gauge(&metrics, |held| held == 0, 15).await;
     assert_eq!(
         metrics.inflight_bytes(),
         0,
@@ -242,47 +248,18 @@ async fn a_peer_that_stops_reading_is_disconnected_after_the_timeout() {
     let metrics = b.metrics();
     let probe = ProbeClient::connect(b.local_addr()).await.expect("connect");
     let entries: Vec<Entry> = (0..4).map(big_entry).collect();
-    for entry in &entries {
-        let added = probe
-            .call(Request::AddEntry(AddEntry {
-                master_key: key(),
-                recovery: false,
-                entry: entry.clone(),
-            }))
-            .await
-            .expect("add answered");
-        assert_eq!(added.status(), Status::Ok);
-    }
+    add_all(&probe, &entries).await;
 
     // 100 reads of 1 MiB entries, far more than the socket buffers take unread.
     let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
-    let mut out = BytesMut::new();
-    for id in 0..100u64 {
-        Frame::new(
-            id,
-            Request::ReadEntry(ReadEntry {
-                ledger_id: 1,
-                target: ReadTarget::Entry(id % 4),
-                fence: false,
-                master_key: key(),
-                long_poll: None,
-            }),
-        )
-        .encode(&mut out);
-    }
+    let out = pipelined_reads(100, 4);
     sock.write_all(&out).await.expect("send reads");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metrics.inflight_bytes() == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_gauge(&metrics, |held| held > 0, 10).await;
     assert!(metrics.inflight_bytes() > 0, "answers held for the client");
     let stalled_at = Instant::now();
 
     // Without the client reading anything, the bookie lets go within a few seconds.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while metrics.inflight_bytes() != 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_gauge(&metrics, |held| held == 0, 15).await;
     assert_eq!(
         metrics.inflight_bytes(),
         0,
