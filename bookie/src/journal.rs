@@ -116,16 +116,14 @@ impl JournalRecord {
 
     /// Appends the encoded record to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
-        if let JournalRecord::Add(e) = self {
-            put_add_header(e, dst);
-            dst.put_slice(e.as_bytes());
-            return;
-        }
         let start = dst.len();
         dst.put_u32(0);
         dst.put_u32(0);
         match self {
-            JournalRecord::Add(_) => unreachable!("handled above"),
+            JournalRecord::Add(e) => {
+                dst.put_u8(TYPE_ADD);
+                dst.put_slice(e.as_bytes());
+            }
             JournalRecord::Fence { ledger_id } => {
                 dst.put_u8(TYPE_FENCE);
                 dst.put_u64(*ledger_id);
@@ -149,7 +147,10 @@ impl JournalRecord {
         }
         let body = start + RECORD_HEADER_BYTES;
         let len = u32::try_from(dst.len() - body).unwrap_or(u32::MAX);
-        let crc = crc32c::crc32c(&dst[body..]);
+        let crc = match self {
+            JournalRecord::Add(e) => add_record_crc(e),
+            _ => crc32c::crc32c(&dst[body..]),
+        };
         dst[start..start + 4].copy_from_slice(&len.to_be_bytes());
         dst[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
     }
@@ -214,24 +215,27 @@ impl JournalRecord {
 /// write) instead of being copied into the group's buffer.
 const GATHER_MIN_BYTES: usize = 16 << 10;
 
-/// Writes an add record's length, CRC and type. The CRC covers the type byte and
-/// the entry's bytes; it is derived from the entry's digest (CRC32C over everything
-/// but the digest), which the bookie verified before admitting the add. Were the
-/// digest wrong, replay's own check of the entry would still refuse the record.
+/// Writes an add record's length, CRC ([`add_record_crc`]) and type.
 fn put_add_header(e: &Entry, dst: &mut BytesMut) {
+    dst.put_u32(u32::try_from(1 + e.as_bytes().len()).unwrap_or(u32::MAX));
+    dst.put_u32(add_record_crc(e));
+    dst.put_u8(TYPE_ADD);
+}
+
+/// CRC32C of an add record's body (type byte, then the entry's bytes). For a large
+/// entry it is derived from the entry's digest (CRC32C over everything but the
+/// digest), which the bookie verified before admitting the add, instead of a second
+/// pass over the payload. Were the digest wrong, replay's own check of the entry
+/// would still refuse the record.
+fn add_record_crc(e: &Entry) -> u32 {
     let bytes = e.as_bytes();
     let n = bytes.len();
-    let len = u32::try_from(1 + n).unwrap_or(u32::MAX);
-    let crc = if n < GATHER_MIN_BYTES {
-        crc32c::crc32c_append(crc32c::crc32c(&[TYPE_ADD]), bytes)
-    } else {
-        let digest_len = folio_proto::ENTRY_DIGEST_BYTES;
-        let body = crc32c::crc32c_combine(crc32c::crc32c(&[TYPE_ADD]), e.digest(), n - digest_len);
-        crc32c::crc32c_append(body, &bytes[n - digest_len..])
-    };
-    dst.put_u32(len);
-    dst.put_u32(crc);
-    dst.put_u8(TYPE_ADD);
+    if n < GATHER_MIN_BYTES {
+        return crc32c::crc32c_append(crc32c::crc32c(&[TYPE_ADD]), bytes);
+    }
+    let digest_len = folio_proto::ENTRY_DIGEST_BYTES;
+    let body = crc32c::crc32c_combine(crc32c::crc32c(&[TYPE_ADD]), e.digest(), n - digest_len);
+    crc32c::crc32c_append(body, &bytes[n - digest_len..])
 }
 
 /// The journal file header.
