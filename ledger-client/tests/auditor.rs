@@ -300,6 +300,9 @@ async fn a_new_auditor_waits_the_delay_even_for_a_long_dead_bookie() {
     );
     let term = Instant::now();
     loop {
+        // The live bookies keep heartbeating; without this their 200 ms leases lapse
+        // too, and a slow tick would find them lost alongside the victim.
+        prober.probe_once().await.expect("probe");
         let report = auditor.audit_once().await.expect("audit");
         if report.ledgers_marked > 0 {
             assert!(
