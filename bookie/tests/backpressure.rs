@@ -37,15 +37,20 @@ fn key() -> MasterKey {
 }
 
 fn big_entry(entry_id: u64) -> Entry {
-    let payload: Vec<u8> = (0..ENTRY_BYTES)
-        .map(|i| (i as u64 * 31 + entry_id) as u8)
+    entry(1, entry_id, ENTRY_BYTES)
+}
+
+/// Entry `entry_id` of `ledger_id`, with `len` bytes of payload.
+fn entry(ledger_id: u64, entry_id: u64, len: usize) -> Entry {
+    let payload: Vec<u8> = (0..len)
+        .map(|i| (i as u64 * 31 + entry_id + ledger_id) as u8)
         .collect();
     Entry::new(
         EntryHeader {
-            ledger_id: 1,
+            ledger_id,
             entry_id,
             lac: entry_id as i64 - 1,
-            length: (entry_id + 1) * ENTRY_BYTES as u64,
+            length: (entry_id + 1) * len as u64,
         },
         &payload,
     )
@@ -370,5 +375,79 @@ async fn many_connections_share_the_bookie_wide_budget() {
     let peak = metrics.inflight_bytes_peak();
     assert!(peak <= bound, "in-flight peak {peak} above {bound}");
     drop(socks);
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Backpressure, bookie-wide budget for adds: two connections pipeline 64 adds of
+/// 32 KiB each. Their own budgets (16 MiB) hold all of them, but the bookie's
+/// (64 KiB) does not: adds that would pass it are answered TooManyRequests, each
+/// connection still gets adds through (one is always admitted on a connection that
+/// holds nothing), every add gets exactly one answer, and what was acknowledged is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_past_the_bookie_wide_budget_get_too_many_requests() {
+    const ADDS: u64 = 64;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.max_inflight_bytes_per_connection = 16 << 20;
+    cfg.max_inflight_bytes = 64 << 10;
+    let b = Bookie::start(cfg).await.expect("start");
+    let metrics = b.metrics();
+    let clients = [
+        ProbeClient::connect(b.local_addr()).await.expect("connect"),
+        ProbeClient::connect(b.local_addr()).await.expect("connect"),
+    ];
+    let mut pending = Vec::new();
+    for e in 0..ADDS {
+        for (ledger, client) in (10..).zip(&clients) {
+            let req = Request::AddEntry(AddEntry {
+                master_key: key(),
+                recovery: false,
+                entry: entry(ledger, e, 32 << 10),
+            });
+            pending.push((ledger, e, client.send(req).await.expect("send")));
+        }
+    }
+    let mut ok = [0; 2];
+    let mut busy = 0;
+    let mut acknowledged = Vec::new();
+    for (ledger, e, rx) in pending {
+        let resp = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("answered within 30 s")
+            .expect("answered");
+        match resp.status() {
+            Status::Ok => {
+                ok[(ledger - 10) as usize] += 1;
+                acknowledged.push((ledger, e));
+            }
+            Status::TooManyRequests => busy += 1,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    eprintln!("adds: ok {ok:?}, busy {busy}");
+    assert!(
+        ok[0] >= 1 && ok[1] >= 1 && busy >= 1,
+        "ok {ok:?}, busy {busy}"
+    );
+    for (ledger, e) in acknowledged {
+        let read = clients[0]
+            .call(Request::ReadEntry(ReadEntry {
+                ledger_id: ledger,
+                target: ReadTarget::Entry(e),
+                fence: false,
+                master_key: key(),
+                long_poll: None,
+            }))
+            .await
+            .expect("read answered");
+        let Response::ReadEntry(r) = read else {
+            panic!("unexpected answer")
+        };
+        assert_eq!(r.entry, Some(entry(ledger, e, 32 << 10)), "{ledger}/{e}");
+    }
+    wait_for_gauge(&metrics, |held| held == 0, 5).await;
+    assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
+    drop(clients);
     b.shutdown().await.expect("shutdown");
 }
