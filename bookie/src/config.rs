@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use crate::group_commit::GroupCommitConfig;
 
+/// Default of [`BookieConfig::max_inflight_bytes`]: 1 GiB, four connections at their
+/// full default budget of 256 MiB (a gateway keeps one connection per bookie), and
+/// about what the bookie already spends on its write cache (256 MiB, twice that
+/// while a checkpoint runs) and read-ahead, so that hundreds of connections cannot
+/// make it hold hundreds of times 256 MiB.
+pub const DEFAULT_MAX_INFLIGHT_BYTES: usize = 1 << 30;
+
 /// Everything a bookie needs to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookieConfig {
@@ -43,6 +50,13 @@ pub struct BookieConfig {
     /// written) before the bookie stops reading it and refuses adds with
     /// TooManyRequests.
     pub max_inflight_bytes_per_connection: usize,
+    /// Bytes all connections together may hold (requests being handled, answers not
+    /// yet written, and one `max_frame_bytes` reserved per read being handled)
+    /// before the bookie stops reading every connection that holds something and
+    /// refuses adds past it with TooManyRequests; a connection holding nothing is
+    /// still admitted one request. Meant to be at least
+    /// `max_inflight_bytes_per_connection` (the `folio` binary refuses less).
+    pub max_inflight_bytes: usize,
     /// Largest frame accepted; a larger one closes the connection.
     pub max_frame_bytes: usize,
     /// How long the answers to one connection may wait on a peer that does not read
@@ -86,6 +100,7 @@ impl BookieConfig {
             disk_check_interval: Duration::from_secs(5),
             read_only: false,
             max_inflight_bytes_per_connection: 256 << 20,
+            max_inflight_bytes: DEFAULT_MAX_INFLIGHT_BYTES,
             max_frame_bytes: folio_proto::DEFAULT_MAX_FRAME_BYTES,
             response_write_timeout: Duration::from_secs(60),
             scrub_rate_bytes_per_sec: 8 << 20,

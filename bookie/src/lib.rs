@@ -8,7 +8,7 @@
 //!
 //! How the modules fit:
 //! - [`bookie`]: [`Bookie::start`] → [`BookieHandle`]; start-up, checkpoints, disk checks.
-//! - `server` (TCP, pipelining, backpressure) → `handler` (one function per
+//! - `server` (TCP, pipelining, backpressure with the `budget`s) → `handler` (one function per
 //!   operation) → [`fencing`] (the pure ledger table: keys, fences, LAC, admission).
 //! - [`group_commit`] runs the [`journal`] (record format, replay) on two threads and
 //!   applies durable records to the ledger table and the [`storage`].
@@ -27,6 +27,7 @@
 //! [`index::EntryIndex`] (with [`index::MemIndex`]), [`disk::DiskStats`].
 
 pub mod bookie;
+mod budget;
 pub mod checkpoint;
 pub mod compaction;
 pub mod config;

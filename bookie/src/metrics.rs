@@ -12,8 +12,9 @@
 //! - `folio_bookie_disk_used_bytes` and `folio_bookie_disk_total_bytes` (gauges):
 //!   the data directory's file system, as the periodic disk check last saw it;
 //! - `folio_bookie_inflight_bytes` (gauge): bytes the connections hold against their
-//!   backpressure budgets, requests being handled and answers not yet written
-//!   (docs/protocol.md §Backpressure);
+//!   backpressure budgets (each connection's, and the bookie's `max_inflight_bytes`),
+//!   requests being handled and answers not yet written (docs/protocol.md
+//!   §Backpressure);
 //! - space reclamation ([`crate::SpaceStats`]): `folio_bookie_compaction_reclaimed_bytes_total`,
 //!   `folio_bookie_entry_logs_deleted_total`, `folio_bookie_entry_logs_compacted_total`
 //!   (counters), `folio_bookie_entry_log_bytes` and `folio_bookie_entry_log_live_bytes`
@@ -87,7 +88,8 @@ impl BookieMetrics {
             .store(space.total_bytes, Ordering::Relaxed);
     }
 
-    /// Counts `bytes` more charged against a connection's backpressure budget.
+    /// Counts `bytes` more charged against a connection's backpressure budget (and
+    /// so the bookie's).
     pub(crate) fn inflight_charged(&self, bytes: usize) {
         let bytes = bytes as u64;
         let now = self.inflight_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;

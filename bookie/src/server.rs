@@ -2,30 +2,37 @@
 //! request; a writer task sends responses in completion order, so requests are
 //! pipelined and answered out of order, matched by request id.
 //!
-//! Backpressure bounds what a connection can make the bookie hold in memory
-//! (docs/protocol.md §Backpressure). Each connection has a byte budget,
-//! `max_inflight_bytes_per_connection` (B), and a [`Charge`] for every byte it holds:
-//! a request is charged its frame size when admitted; when its handler answers,
-//! that charge is replaced by the encoded size of the answer, which stays charged
-//! until the writer has written it to the socket. So a read of a 1 MiB entry costs
-//! 1 MiB until the peer has taken it, whatever the size of the request.
-//! - While the budget is spent (charged ≥ B) the reader stops reading the socket,
-//!   as Netty does with autoread off: TCP flow control then holds the client back.
-//!   A client that pipelines reads and does not read its answers stalls itself.
+//! Backpressure bounds what the connections can make the bookie hold in memory
+//! (docs/protocol.md §Backpressure), with the budgets of [`crate::budget`]: each
+//! connection has its own, `max_inflight_bytes_per_connection` (B), and all share
+//! the bookie's, `max_inflight_bytes` (G). Every byte held is a [`Charge`] against
+//! both: a request is charged its frame size when admitted; when its handler
+//! answers, that charge is replaced by the encoded size of the answer, which stays
+//! charged until the writer has written it to the socket. So a read of a 1 MiB
+//! entry costs 1 MiB until the peer has taken it, whatever the size of the request.
+//! - While a budget is spent (the connection's charge ≥ B, or the bookie's charge
+//!   and reservations ≥ G) the reader stops reading the socket, as Netty does with
+//!   autoread off: TCP flow control then holds the client back. A client that
+//!   pipelines reads and does not read its answers stalls itself.
 //! - An add is answered TooManyRequests at once when the requests being handled
-//!   would pass B with it: its body is dropped and the small refusal is charged
-//!   like any answer. Answers waiting for a slow peer do not count here (they
-//!   already stop the reading), since a refused add costs the writer an ensemble
-//!   change. Other requests wait until they fit in B.
+//!   would pass B (on the connection) or G (bookie-wide) with it: its body is
+//!   dropped and the small refusal is charged like any answer. Answers waiting for
+//!   a slow peer do not count here (they already stop the reading), since a refused
+//!   add costs the writer an ensemble change. Other requests wait until they fit.
 //! - Requests whose answer may be much larger than the request (entry reads,
-//!   listings, scrub reports) are also limited in number: at most
+//!   listings, scrub reports) are also limited in number per connection: at most
 //!   max(1, B / max_frame_bytes) of them are being handled at once (BookKeeper's
 //!   `maxReadsInProgressLimit`), so answers made before they can be charged add at
-//!   most about B more.
+//!   most about B more. Bookie-wide, each reserves one `max_frame_bytes` of G until
+//!   it is answered, so their answers are paid for in G before they exist.
 //!
-//! One request is always admitted when nothing is charged, however large. A
-//! connection thus holds below about 3·B plus one frame (requests ≤ B, answers
-//! ≤ B plus those of the large-answer requests, ≤ B), plus its read buffer.
+//! A connection that holds nothing is always admitted one request, however large,
+//! and is never held back by G (the argument that this avoids a deadlock between
+//! connections is in [`crate::budget`]). A connection thus holds below about 3·B
+//! plus one frame (requests ≤ B, answers ≤ B plus those of the large-answer
+//! requests, ≤ B), plus its read buffer; the bookie holds below about 2·G
+//! (requests ≤ G, answers and reservations ≤ G) plus, per connection, one frame
+//! admitted while it held nothing and the refusals of frames in its read buffer.
 //! The bookie-wide sum of charges is the `folio_bookie_inflight_bytes` gauge.
 //!
 //! A frame that cannot be delimited (over the size cap, bad version) closes the
@@ -33,20 +40,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use folio_proto::{FRAME_HEADER_BYTES, Frame, RawFrame, Request, Response, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::bookie::Shared;
+use crate::budget::{BookieBudget, Budget, Charge};
 use crate::handler;
-use crate::metrics::BookieMetrics;
 
 /// An encoded answer and the charge it holds until it is written.
 type Outgoing = (Bytes, Charge);
@@ -67,13 +73,24 @@ pub(crate) async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let bookie_budget = BookieBudget::new(
+        shared.config.max_inflight_bytes,
+        shared.config.max_frame_bytes,
+        shared.state.metrics.clone(),
+    );
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    conns.spawn(connection(socket, peer, shared.clone(), shutdown.clone()));
+                    conns.spawn(connection(
+                        socket,
+                        peer,
+                        shared.clone(),
+                        bookie_budget.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -84,94 +101,6 @@ pub(crate) async fn serve(
         }
     }
     conns.shutdown().await;
-}
-
-/// One connection's memory budget: bytes charged (requests and answers), of them
-/// the bytes of requests being handled, large-answer requests being handled, and a
-/// wake-up for a reader waiting for any of them to drop.
-struct Budget {
-    charged: AtomicUsize,
-    requests: AtomicUsize,
-    large_answers: AtomicUsize,
-    max_bytes: usize,
-    max_large_answers: usize,
-    freed: Notify,
-    metrics: Arc<BookieMetrics>,
-}
-
-impl Budget {
-    /// Whether `bytes` more may be admitted: always when nothing is charged.
-    fn fits(&self, bytes: usize) -> bool {
-        let now = self.charged.load(Ordering::Acquire);
-        now == 0 || now + bytes <= self.max_bytes
-    }
-
-    /// Whether an add of `bytes` may be admitted: judged on the requests being
-    /// handled only, as answers waiting for a slow peer already stop the reading,
-    /// and a refused add costs the writer an ensemble change.
-    fn fits_request(&self, bytes: usize) -> bool {
-        let now = self.requests.load(Ordering::Acquire);
-        now == 0 || now + bytes <= self.max_bytes
-    }
-
-    fn spent(&self) -> bool {
-        self.charged.load(Ordering::Acquire) >= self.max_bytes
-    }
-
-    fn large_slot_free(&self) -> bool {
-        self.large_answers.load(Ordering::Acquire) < self.max_large_answers
-    }
-
-    /// Charges an answer (or a refusal) until it is written.
-    fn charge_answer(self: &Arc<Self>, bytes: usize) -> Charge {
-        self.charge(bytes, false, false)
-    }
-
-    /// Charges a request until it is answered; `large` takes a large-answer slot.
-    fn charge_request(self: &Arc<Self>, bytes: usize, large: bool) -> Charge {
-        self.charge(bytes, true, large)
-    }
-
-    fn charge(self: &Arc<Self>, bytes: usize, request: bool, large_answer: bool) -> Charge {
-        self.charged.fetch_add(bytes, Ordering::AcqRel);
-        if request {
-            self.requests.fetch_add(bytes, Ordering::AcqRel);
-        }
-        if large_answer {
-            self.large_answers.fetch_add(1, Ordering::AcqRel);
-        }
-        self.metrics.inflight_charged(bytes);
-        Charge {
-            budget: self.clone(),
-            bytes,
-            request,
-            large_answer,
-        }
-    }
-}
-
-/// Bytes (and perhaps a large-answer slot) held against a [`Budget`]; released on
-/// drop, so whatever path drops a request or an answer (written, refused, the
-/// connection failing) gives its bytes back exactly once.
-struct Charge {
-    budget: Arc<Budget>,
-    bytes: usize,
-    request: bool,
-    large_answer: bool,
-}
-
-impl Drop for Charge {
-    fn drop(&mut self) {
-        self.budget.charged.fetch_sub(self.bytes, Ordering::AcqRel);
-        if self.request {
-            self.budget.requests.fetch_sub(self.bytes, Ordering::AcqRel);
-        }
-        self.budget.metrics.inflight_released(self.bytes);
-        if self.large_answer {
-            self.budget.large_answers.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.budget.freed.notify_one();
-    }
 }
 
 /// Whether a request's answer may be much larger than the request.
@@ -195,17 +124,28 @@ struct Conn {
 
 impl Conn {
     /// Waits until `ready` holds. False if the connection is ending instead
-    /// (shutdown, or the writer gone). Each wake-up follows a released charge.
+    /// (shutdown, or the writer gone). Each wake-up follows a released charge, on
+    /// this connection or (while the bookie-wide budget may be what `ready` waits
+    /// for) on any.
     async fn wait_until(&mut self, ready: impl Fn(&Budget) -> bool) -> bool {
+        if ready(&self.budget) {
+            return true;
+        }
+        // Registered for the whole wait, so that releases on other connections
+        // notify while it lasts (and only then).
+        let waiter = self.budget.bookie().waiter();
         loop {
             // Made before the check, so a release between the check and the wait
-            // leaves a permit and is not missed.
-            let freed = self.budget.freed.notified();
+            // is not missed: this connection's leaves a permit, another's reaches
+            // a future made before it (notify_waiters).
+            let freed = self.budget.freed();
+            let freed_elsewhere = waiter.freed();
             if ready(&self.budget) {
                 return true;
             }
             tokio::select! {
                 _ = freed => {}
+                _ = freed_elsewhere => {}
                 _ = self.tx.closed() => return false,
                 _ = self.shutdown.changed() => return false,
             }
@@ -235,15 +175,12 @@ impl Conn {
         };
         let large = large_answer(&req);
         if let Request::AddEntry(_) = req {
-            if !self.budget.fits_request(size) {
+            if !self.budget.fits_add(size) {
                 let refusal = handler::refusal(&req, Status::TooManyRequests);
                 drop(req);
                 return self.answer_now(request_id, refusal).await;
             }
-        } else if !self
-            .wait_until(|b| (!large || b.large_slot_free()) && b.fits(size))
-            .await
-        {
+        } else if !self.wait_until(|b| b.fits(size, large)).await {
             return false;
         }
         let charge = self.budget.charge_request(size, large);
@@ -273,6 +210,7 @@ async fn connection(
     socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    bookie_budget: Arc<BookieBudget>,
     shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = socket.set_nodelay(true) {
@@ -280,17 +218,12 @@ async fn connection(
     }
     let span = tracing::info_span!("connection", bookie = %shared.config.bookie_id, %peer);
     let (mut rd, wr) = socket.into_split();
-    let max_bytes = shared.config.max_inflight_bytes_per_connection.max(1);
     let max_frame = shared.config.max_frame_bytes;
-    let budget = Arc::new(Budget {
-        charged: AtomicUsize::new(0),
-        requests: AtomicUsize::new(0),
-        large_answers: AtomicUsize::new(0),
-        max_bytes,
-        max_large_answers: (max_bytes / max_frame.max(1)).max(1),
-        freed: Notify::new(),
-        metrics: shared.state.metrics.clone(),
-    });
+    let budget = Budget::new(
+        shared.config.max_inflight_bytes_per_connection,
+        max_frame,
+        bookie_budget,
+    );
     let (tx, rx) = mpsc::channel::<Outgoing>(RESPONSE_QUEUE_LEN);
     let stall_limit = shared.config.response_write_timeout;
     tokio::spawn(write_loop(wr, rx, shutdown.clone(), stall_limit).instrument(span.clone()));
@@ -317,7 +250,7 @@ async fn connection(
                     }
                 }
             }
-            // Autoread off: nothing more is read while the budget is spent.
+            // Autoread off: nothing more is read while a budget is spent.
             if !conn.wait_until(|b| !b.spent()).await {
                 return;
             }

@@ -37,15 +37,20 @@ fn key() -> MasterKey {
 }
 
 fn big_entry(entry_id: u64) -> Entry {
-    let payload: Vec<u8> = (0..ENTRY_BYTES)
-        .map(|i| (i as u64 * 31 + entry_id) as u8)
+    entry(1, entry_id, ENTRY_BYTES)
+}
+
+/// Entry `entry_id` of `ledger_id`, with `len` bytes of payload.
+fn entry(ledger_id: u64, entry_id: u64, len: usize) -> Entry {
+    let payload: Vec<u8> = (0..len)
+        .map(|i| (i as u64 * 31 + entry_id + ledger_id) as u8)
         .collect();
     Entry::new(
         EntryHeader {
-            ledger_id: 1,
+            ledger_id,
             entry_id,
             lac: entry_id as i64 - 1,
-            length: (entry_id + 1) * ENTRY_BYTES as u64,
+            length: (entry_id + 1) * len as u64,
         },
         &payload,
     )
@@ -95,6 +100,55 @@ async fn wait_for_gauge(metrics: &BookieMetrics, done: impl Fn(u64) -> bool, sec
     }
 }
 
+/// Waits until the in-flight gauge stops moving (unchanged for half a second, at
+/// most 10 s) and returns it.
+async fn settle(metrics: &BookieMetrics) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = u64::MAX;
+    let mut stable_polls = 0;
+    while Instant::now() < deadline && stable_polls < 10 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = metrics.inflight_bytes();
+        stable_polls = if now == last { stable_polls + 1 } else { 0 };
+        last = now;
+    }
+    metrics.inflight_bytes()
+}
+
+/// Reads the answers to `pipelined_reads(n, entries.len())` from `sock` (within
+/// `secs`), asserting that each read is answered once, Ok, with its entry intact.
+async fn read_answers(sock: &mut TcpStream, n: u64, entries: &[Entry], secs: u64) {
+    let count = entries.len() as u64;
+    let mut seen = vec![false; n as usize];
+    let mut inbuf = BytesMut::with_capacity(4 << 20);
+    let mut got = 0;
+    let read_all = async {
+        while got < n {
+            while let Some(raw) = RawFrame::split(&mut inbuf, MAX_FRAME_BYTES).expect("frame") {
+                let frame = raw.decode::<Response>().expect("decodes");
+                let Response::ReadEntry(r) = frame.body else {
+                    panic!("unexpected answer {:?}", frame.body.status());
+                };
+                assert_eq!(r.status, Status::Ok, "read {}", frame.request_id);
+                let want = &entries[(frame.request_id % count) as usize];
+                assert_eq!(r.entry.as_ref(), Some(want), "read {}", frame.request_id);
+                let slot = &mut seen[frame.request_id as usize];
+                assert!(!*slot, "request {} answered twice", frame.request_id);
+                *slot = true;
+                got += 1;
+            }
+            if got < n {
+                let read = sock.read_buf(&mut inbuf).await.expect("read answers");
+                assert!(read > 0, "bookie closed the connection after {got} answers");
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), read_all)
+        .await
+        .unwrap_or_else(|_| panic!("all {n} answers within {secs} s"));
+    assert!(seen.iter().all(|s| *s));
+}
+
 /// Resident set size of this process (the bookie runs in it), from /proc.
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
@@ -131,18 +185,8 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     // About 20 KB of requests: the socket takes them all without our reading.
     sock.write_all(&out).await.expect("send reads");
 
-    // Let the bookie fill the socket buffers and its budget, then stall: wait until
-    // the gauge stops moving (at most 10 s), watching its peak.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = u64::MAX;
-    let mut stable_polls = 0;
-    while Instant::now() < deadline && stable_polls < 10 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let now = metrics.inflight_bytes();
-        stable_polls = if now == last { stable_polls + 1 } else { 0 };
-        last = now;
-    }
-    let stalled = metrics.inflight_bytes();
+    // Let the bookie fill the socket buffers and its budget, then stall.
+    let stalled = settle(&metrics).await;
     let peak = metrics.inflight_bytes_peak();
     let rss_stalled = rss_bytes();
     eprintln!(
@@ -166,34 +210,7 @@ async fn unread_pipelined_reads_keep_memory_bounded() {
     );
 
     // Now read everything: each read answered once, with the entry intact.
-    let mut seen = vec![false; READS as usize];
-    let mut inbuf = BytesMut::with_capacity(4 << 20);
-    let mut got = 0;
-    let read_all = async {
-        while got < READS {
-            while let Some(raw) = RawFrame::split(&mut inbuf, MAX_FRAME_BYTES).expect("frame") {
-                let frame = raw.decode::<Response>().expect("decodes");
-                let Response::ReadEntry(r) = frame.body else {
-                    panic!("unexpected answer {:?}", frame.body.status());
-                };
-                assert_eq!(r.status, Status::Ok, "read {}", frame.request_id);
-                let want = &entries[(frame.request_id % ENTRIES) as usize];
-                assert_eq!(r.entry.as_ref(), Some(want), "read {}", frame.request_id);
-                let slot = &mut seen[frame.request_id as usize];
-                assert!(!*slot, "request {} answered twice", frame.request_id);
-                *slot = true;
-                got += 1;
-            }
-            if got < READS {
-                let n = sock.read_buf(&mut inbuf).await.expect("read answers");
-                assert!(n > 0, "bookie closed the connection after {got} answers");
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(120), read_all)
-        .await
-        .expect("all answers within 120 s");
-    assert!(seen.iter().all(|s| *s));
+    read_answers(&mut sock, READS, &entries, 120).await;
 
     wait_for_gauge(&metrics, |held| held == 0, 5).await;
     assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
@@ -300,5 +317,137 @@ async fn a_peer_that_stops_reading_is_disconnected_after_the_timeout() {
     };
     assert_eq!(r.entry.as_ref(), Some(&entries[3]));
     drop(probe);
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Backpressure, bookie-wide budget: 8 connections each pipeline 24 reads of 1 MiB
+/// entries and leave the answers unread. Each connection's budget (4 MiB) is far
+/// more than its share of the bookie's (8 MiB / 8), yet what the bookie holds for
+/// all of them together (the in-flight gauge, at its peak) stays within the
+/// bookie-wide budget plus one frame per connection (a connection that holds
+/// nothing is always admitted one request), not 8 connections' worth. Then the
+/// clients read their connections one after the other, which only completes if a
+/// connection is never held back by answers the others hold (no deadlock), and
+/// every answer arrives intact, once; the gauge returns to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_connections_share_the_bookie_wide_budget() {
+    const CONNECTIONS: usize = 8;
+    const READS_EACH: u64 = 24;
+    const CONNECTION_BUDGET_BYTES: usize = 4 << 20;
+    const BOOKIE_BUDGET_BYTES: usize = 8 << 20;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.max_inflight_bytes_per_connection = CONNECTION_BUDGET_BYTES;
+    cfg.max_inflight_bytes = BOOKIE_BUDGET_BYTES;
+    let b = Bookie::start(cfg).await.expect("start");
+    let metrics = b.metrics();
+    let entries: Vec<Entry> = (0..ENTRIES).map(big_entry).collect();
+    let probe = ProbeClient::connect(b.local_addr()).await.expect("connect");
+    add_all(&probe, &entries).await;
+    drop(probe);
+    b.checkpoint().await.expect("checkpoint");
+
+    let out = pipelined_reads(READS_EACH, ENTRIES);
+    let mut socks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut sock = TcpStream::connect(b.local_addr()).await.expect("connect");
+        sock.write_all(&out).await.expect("send reads");
+        socks.push(sock);
+    }
+    let stalled = settle(&metrics).await;
+    let peak = metrics.inflight_bytes_peak();
+    eprintln!("stalled: in flight {stalled} B, peak {peak} B");
+    let bound = (BOOKIE_BUDGET_BYTES + CONNECTIONS * MAX_FRAME_BYTES) as u64;
+    assert!(peak <= bound, "in-flight peak {peak} above {bound}");
+    assert!(
+        stalled > 0,
+        "unread answers are held while the clients stall"
+    );
+    // Per connection alone, the bookie could hold 8 × (2·4 MiB + a frame) here.
+
+    // One connection after the other: the first must finish while the others hold
+    // the whole bookie-wide budget.
+    for sock in &mut socks {
+        read_answers(sock, READS_EACH, &entries, 120).await;
+    }
+    wait_for_gauge(&metrics, |held| held == 0, 5).await;
+    assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
+    let peak = metrics.inflight_bytes_peak();
+    assert!(peak <= bound, "in-flight peak {peak} above {bound}");
+    drop(socks);
+    b.shutdown().await.expect("shutdown");
+}
+
+/// §Backpressure, bookie-wide budget for adds: two connections pipeline 64 adds of
+/// 32 KiB each. Their own budgets (16 MiB) hold all of them, but the bookie's
+/// (64 KiB) does not: adds that would pass it are answered TooManyRequests, each
+/// connection still gets adds through (one is always admitted on a connection that
+/// holds nothing), every add gets exactly one answer, and what was acknowledged is
+/// stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_past_the_bookie_wide_budget_get_too_many_requests() {
+    const ADDS: u64 = 64;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.max_inflight_bytes_per_connection = 16 << 20;
+    cfg.max_inflight_bytes = 64 << 10;
+    let b = Bookie::start(cfg).await.expect("start");
+    let metrics = b.metrics();
+    let clients = [
+        ProbeClient::connect(b.local_addr()).await.expect("connect"),
+        ProbeClient::connect(b.local_addr()).await.expect("connect"),
+    ];
+    let mut pending = Vec::new();
+    for e in 0..ADDS {
+        for (ledger, client) in (10..).zip(&clients) {
+            let req = Request::AddEntry(AddEntry {
+                master_key: key(),
+                recovery: false,
+                entry: entry(ledger, e, 32 << 10),
+            });
+            pending.push((ledger, e, client.send(req).await.expect("send")));
+        }
+    }
+    let mut ok = [0; 2];
+    let mut busy = 0;
+    let mut acknowledged = Vec::new();
+    for (ledger, e, rx) in pending {
+        let resp = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .expect("answered within 30 s")
+            .expect("answered");
+        match resp.status() {
+            Status::Ok => {
+                ok[(ledger - 10) as usize] += 1;
+                acknowledged.push((ledger, e));
+            }
+            Status::TooManyRequests => busy += 1,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    eprintln!("adds: ok {ok:?}, busy {busy}");
+    assert!(
+        ok[0] >= 1 && ok[1] >= 1 && busy >= 1,
+        "ok {ok:?}, busy {busy}"
+    );
+    for (ledger, e) in acknowledged {
+        let read = clients[0]
+            .call(Request::ReadEntry(ReadEntry {
+                ledger_id: ledger,
+                target: ReadTarget::Entry(e),
+                fence: false,
+                master_key: key(),
+                long_poll: None,
+            }))
+            .await
+            .expect("read answered");
+        let Response::ReadEntry(r) = read else {
+            panic!("unexpected answer")
+        };
+        assert_eq!(r.entry, Some(entry(ledger, e, 32 << 10)), "{ledger}/{e}");
+    }
+    wait_for_gauge(&metrics, |held| held == 0, 5).await;
+    assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
+    drop(clients);
     b.shutdown().await.expect("shutdown");
 }

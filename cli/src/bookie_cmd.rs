@@ -88,6 +88,12 @@ pub struct BookieArgs {
     /// Bytes one connection may hold (requests, unwritten answers) before the bookie stops reading it and refuses adds [default: 256MiB].
     #[arg(long)]
     pub max_inflight_per_connection: Option<String>,
+    /// Bytes all connections together may hold (requests, unwritten answers, one
+    /// max frame per read being handled) before the bookie stops reading every
+    /// connection that holds something and refuses adds; at least
+    /// --max-inflight-per-connection [default: 1GiB].
+    #[arg(long, visible_alias = "max-inflight")]
+    pub max_inflight_bytes: Option<String>,
     /// Largest frame accepted; a larger one closes the connection [default: 16MiB + 4KiB].
     #[arg(long)]
     pub max_frame_size: Option<String>,
@@ -167,6 +173,7 @@ pub struct RawBookieToml {
     disk_check_interval: Option<String>,
     read_only: Option<bool>,
     max_inflight_per_connection: Option<RawSize>,
+    max_inflight_bytes: Option<RawSize>,
     max_frame_size: Option<RawSize>,
     response_write_timeout: Option<String>,
     metrics_listen: Option<String>,
@@ -521,6 +528,29 @@ pub fn resolve(args: &BookieArgs, file: &RawBookieToml) -> Result<BookieConfig, 
             )?,
         )?,
     )?;
+    c.max_inflight_bytes = usize_of(
+        "max_inflight_bytes",
+        positive(
+            "max_inflight_bytes",
+            size(
+                "max_inflight_bytes",
+                &args.max_inflight_bytes,
+                &file.max_inflight_bytes,
+                c.max_inflight_bytes as u64,
+            )?,
+        )?,
+    )?;
+    if c.max_inflight_bytes < c.max_inflight_bytes_per_connection {
+        // Refused rather than clamped: the operator asked for less than one
+        // connection may hold, and should choose which of the two to change.
+        return Err(invalid(
+            "max_inflight_bytes",
+            format!(
+                "{} bytes is less than max_inflight_per_connection ({} bytes); the bookie-wide budget must hold at least one connection's",
+                c.max_inflight_bytes, c.max_inflight_bytes_per_connection
+            ),
+        ));
+    }
     c.response_write_timeout = duration_setting(
         "response_write_timeout",
         &args.response_write_timeout,
@@ -728,6 +758,75 @@ mod tests {
         assert_eq!(
             resolve(&a, &file).expect("valid").response_write_timeout,
             Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn max_inflight_bytes_resolves_from_flag_file_or_default() {
+        let default = resolve(&args("/d"), &RawBookieToml::default()).expect("valid");
+        assert_eq!(default.max_inflight_bytes, 1 << 30);
+        let file: RawBookieToml = toml::from_str(
+            r#"
+            max_inflight_bytes = "512MiB"
+            max_inflight_per_connection = "64MiB"
+            "#,
+        )
+        .expect("toml");
+        let c = resolve(&args("/d"), &file).expect("valid");
+        assert_eq!(c.max_inflight_bytes, 512 << 20);
+        assert_eq!(c.max_inflight_bytes_per_connection, 64 << 20);
+        let bytes: RawBookieToml = toml::from_str("max_inflight_bytes = 300000000").expect("toml");
+        assert_eq!(
+            resolve(&args("/d"), &bytes)
+                .expect("valid")
+                .max_inflight_bytes,
+            300_000_000
+        );
+        // The flag wins over the file, in either spelling.
+        let a = parse(&["--data-dir", "/d", "--max-inflight", "2GiB"]);
+        assert_eq!(
+            resolve(&a, &file).expect("valid").max_inflight_bytes,
+            2 << 30
+        );
+        let a = parse(&["--data-dir", "/d", "--max-inflight-bytes", "256MiB"]);
+        assert_eq!(
+            resolve(&a, &RawBookieToml::default())
+                .expect("valid, equal to the per-connection default")
+                .max_inflight_bytes,
+            256 << 20
+        );
+    }
+
+    #[test]
+    fn invalid_max_inflight_bytes_names_the_key() {
+        let none = RawBookieToml::default();
+        for bad in ["lots", "0", "-1GiB"] {
+            let flag = format!("--max-inflight={bad}");
+            let a = parse(&["--data-dir", "/d", &flag]);
+            let e = resolve(&a, &none).expect_err("invalid");
+            assert_eq!(e.key, "max_inflight_bytes", "{bad}: {e}");
+            assert!(e.to_string().contains("--max-inflight-bytes"), "{e}");
+        }
+        // Less than one connection's budget (default 256 MiB) is refused, not clamped.
+        let a = parse(&["--data-dir", "/d", "--max-inflight", "128MiB"]);
+        let e = resolve(&a, &none).expect_err("below the per-connection budget");
+        assert_eq!(e.key, "max_inflight_bytes");
+        assert!(e.to_string().contains("max_inflight_per_connection"), "{e}");
+        let file: RawBookieToml = toml::from_str(
+            r#"
+            max_inflight_bytes = "1GiB"
+            max_inflight_per_connection = "2GiB"
+            "#,
+        )
+        .expect("toml");
+        assert_eq!(
+            resolve(&args("/d"), &file).expect_err("invalid").key,
+            "max_inflight_bytes"
+        );
+        let file: RawBookieToml = toml::from_str("max_inflight_bytes = \"big\"").expect("toml");
+        assert_eq!(
+            resolve(&args("/d"), &file).expect_err("invalid").key,
+            "max_inflight_bytes"
         );
     }
 
