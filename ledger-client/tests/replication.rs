@@ -898,16 +898,18 @@ async fn run_drains_the_queue_and_stops_on_shutdown() {
     // Marked after the worker started: it finds the ledger on a later poll.
     tokio::time::sleep(Duration::from_millis(100)).await;
     mark(&cluster, id, &lost);
+    // The worker counts a repair just after the transaction that empties the queue:
+    // wait for both.
     let started = Instant::now();
-    while queue_len(&cluster) > 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "queue drains");
+    while queue_len(&cluster) > 0 || stats.snapshot().ledgers_repaired == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "queue drains");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stats.snapshot().ledgers_repaired, 1);
     assert_names_none(&cluster, id, &[&lost]);
     assert_every_replica_stores(&cluster, id, 10).await;
     stop.send(true).expect("worker listens");
-    tokio::time::timeout(Duration::from_secs(5), task)
+    tokio::time::timeout(Duration::from_secs(30), task)
         .await
         .expect("worker stops")
         .expect("worker task");
