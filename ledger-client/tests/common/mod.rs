@@ -90,15 +90,20 @@ async fn start_bookie(
     Bookie::start(config).await.expect("bookie starts")
 }
 
-/// Client settings for tests: short timeouts, so a stopped bookie is noticed fast.
+/// Client settings for tests: a short connect timeout and speculative read delay, so
+/// a stopped bookie is noticed fast. (A stopped bookie closes its connections and
+/// refuses new ones, so it is noticed at once whatever the request timeout.) Request
+/// and add timeouts stay long: on a loaded machine a live bookie's fsync can take
+/// seconds, and a 2 s timeout then replaced a healthy bookie, or failed the write
+/// when no spare was left.
 #[allow(dead_code)] // not every test binary uses it
 pub fn fast_config() -> ClientConfig {
     ClientConfig {
-        request_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_millis(500),
         speculative_read_delay: Duration::from_millis(50),
         writer: WriterConfig {
-            add_timeout_ms: 2_000,
+            add_timeout_ms: 10_000,
             ..WriterConfig::default()
         },
         ..ClientConfig::default()
