@@ -361,9 +361,11 @@ async fn long_poll_read_waits_for_lac_to_advance() {
     let r = read_entry(&c, poll(200)).await;
     assert!(started.elapsed() >= Duration::from_millis(190));
     assert_eq!(r.lac, -1);
-    // Woken by an explicit LAC write well before the timeout.
+    // Woken by an explicit LAC write well before the timeout. (It takes a fraction
+    // of a second; the 25 s timeout leaves a loaded machine 20 s for the write and
+    // its fsync while still telling a wake-up from a timeout.)
     let started = Instant::now();
-    let waiting = c.send(poll(10_000)).await.expect("send");
+    let waiting = c.send(poll(25_000)).await.expect("send");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let lac = Request::WriteLac(WriteLac {
         ledger_id: 10,
@@ -374,7 +376,11 @@ async fn long_poll_read_waits_for_lac_to_advance() {
     let Response::ReadEntry(r) = answer(waiting).await else {
         panic!("wrong response")
     };
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "woken by the LAC, not the timeout ({:?})",
+        started.elapsed()
+    );
     assert_eq!((r.status, r.lac), (Status::Ok, 0));
     match c
         .call(Request::ReadLac(ReadLac { ledger_id: 10 }))
