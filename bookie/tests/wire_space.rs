@@ -228,7 +228,7 @@ async fn malformed_inventory_requests_get_bad_request() {
     .expect("write");
     let mut buf = BytesMut::new();
     let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while got.len() < 5 {
         if let Some(raw) = RawFrame::split(&mut buf, DEFAULT_MAX_FRAME_BYTES).expect("valid") {
             let f: Frame<Response> = raw.decode().expect("valid response");
