@@ -435,7 +435,7 @@ mod tests {
         assert!(ok.contains("\nfolio_bookie_journal_fsync_duration_seconds_count 1\n"));
         assert!(get("/other").await.starts_with("HTTP/1.1 404 "));
         stop.send(true).expect("stop");
-        tokio::time::timeout(Duration::from_secs(5), server)
+        tokio::time::timeout(Duration::from_secs(30), server)
             .await
             .expect("stops")
             .expect("joins");

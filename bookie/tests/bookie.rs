@@ -361,9 +361,11 @@ async fn long_poll_read_waits_for_lac_to_advance() {
     let r = read_entry(&c, poll(200)).await;
     assert!(started.elapsed() >= Duration::from_millis(190));
     assert_eq!(r.lac, -1);
-    // Woken by an explicit LAC write well before the timeout.
+    // Woken by an explicit LAC write well before the timeout. (It takes a fraction
+    // of a second; the 25 s timeout leaves a loaded machine 20 s for the write and
+    // its fsync while still telling a wake-up from a timeout.)
     let started = Instant::now();
-    let waiting = c.send(poll(10_000)).await.expect("send");
+    let waiting = c.send(poll(25_000)).await.expect("send");
     tokio::time::sleep(Duration::from_millis(50)).await;
     let lac = Request::WriteLac(WriteLac {
         ledger_id: 10,
@@ -374,7 +376,11 @@ async fn long_poll_read_waits_for_lac_to_advance() {
     let Response::ReadEntry(r) = answer(waiting).await else {
         panic!("wrong response")
     };
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "woken by the LAC, not the timeout ({:?})",
+        started.elapsed()
+    );
     assert_eq!((r.status, r.lac), (Status::Ok, 0));
     match c
         .call(Request::ReadLac(ReadLac { ledger_id: 10 }))
@@ -520,7 +526,7 @@ async fn malformed_frames_get_bad_request_and_oversized_frames_close() {
     let mut got = Vec::new();
     let mut buf = BytesMut::new();
     for _ in 0..3 {
-        let f = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut s, &mut buf))
+        let f = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut s, &mut buf))
             .await
             .expect("answered in time")
             .expect("answered");
@@ -539,7 +545,7 @@ async fn malformed_frames_get_bad_request_and_oversized_frames_close() {
     s.write_all(&(1u32 << 31).to_be_bytes())
         .await
         .expect("write");
-    let closed = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut s, &mut buf)).await;
+    let closed = tokio::time::timeout(Duration::from_secs(30), read_frame(&mut s, &mut buf)).await;
     assert!(closed.expect("closed in time").is_none());
     b.shutdown().await.expect("shutdown");
 }
@@ -588,16 +594,27 @@ async fn size_triggered_checkpoints_keep_entries_readable() {
 /// entry the fencing read returned), and every add answered otherwise got Fenced.
 /// This is what makes recovery safe: no add the writer sees acknowledged by this
 /// bookie can be missed by the recoverer.
+///
+/// The bookie handles the requests of a connection concurrently, so the fencing
+/// read is admitted somewhere among the adds around it, not necessarily where it was
+/// sent: on a loaded machine it can overtake every add (its read then finds no entry
+/// and every add is fenced) or come after all of them. Rounds go on until eight of
+/// them had both acknowledged and fenced adds (at most 40 rounds); every round is
+/// checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_add_is_acknowledged_past_a_concurrent_fence() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let b = start(tmp.path()).await;
     let c = ProbeClient::connect(b.local_addr()).await.expect("connect");
-    for round in 0..8u64 {
+    let mut mixed = 0;
+    for round in 0..40u64 {
+        if mixed == 8 {
+            break;
+        }
         let ledger = 100 + round;
         let mut adds = Vec::new();
         let mut fence = None;
-        let fence_at = 20 + round * 20;
+        let fence_at = 20 + (round % 8) * 20;
         for e in 0..200 {
             adds.push((e, c.send(add(ledger, e, false)).await.expect("send")));
             if e == fence_at {
@@ -611,14 +628,18 @@ async fn no_add_is_acknowledged_past_a_concurrent_fence() {
         let Response::ReadEntry(f) = answer(fence.expect("fence sent")).await else {
             panic!("wrong response")
         };
-        assert_eq!(f.status, Status::Ok);
-        let last_seen = f.entry.expect("entry").entry_id();
+        let last_seen = match f.status {
+            Status::Ok => f.entry.expect("entry").entry_id() as i64,
+            // Admitted before every add: the bookie stores none of them.
+            Status::NoSuchEntry => -1,
+            s => panic!("round {round}: the fencing read answered {s}"),
+        };
         let (mut ok, mut fenced) = (0, 0);
         for (e, rx) in adds {
             match answer(rx).await.status() {
                 Status::Ok => {
                     assert!(
-                        e <= last_seen,
+                        e as i64 <= last_seen,
                         "round {round}: add {e} acknowledged past the fence (last {last_seen})"
                     );
                     ok += 1;
@@ -627,10 +648,13 @@ async fn no_add_is_acknowledged_past_a_concurrent_fence() {
                 s => panic!("unexpected {s}"),
             }
         }
-        assert!(
-            ok > 0 && fenced > 0,
-            "round {round}: ok {ok}, fenced {fenced}"
-        );
+        if ok > 0 && fenced > 0 {
+            mixed += 1;
+        }
     }
+    assert_eq!(
+        mixed, 8,
+        "fewer than 8 of 40 rounds had the fence land among the adds"
+    );
     b.shutdown().await.expect("shutdown");
 }

@@ -110,9 +110,9 @@ async fn status(c: &ProbeClient, req: Request) -> Status {
         .status()
 }
 
-/// Waits (at most 10 s) until the bookie's read-only state is `want`.
+/// Waits (at most 30 s) until the bookie's read-only state is `want`.
 async fn wait_read_only(b: &BookieHandle, want: bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while b.is_read_only() != want {
         assert!(Instant::now() < deadline, "read_only never became {want}");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -28,16 +28,21 @@ use common::BookieProcess;
 
 const FOLIO: &str = env!("CARGO_BIN_EXE_folio");
 
-/// Starts bookie `name` on `listen` with its data and log under `dir`.
+/// Starts bookie `name` on `listen` with its data and log under `dir`. A fixed
+/// `listen` port (a restart on the bookie's old address) may be held for a moment
+/// by another socket: see `common::retry_while_port_in_use`.
 fn start_bookie(dir: &Path, name: &str, listen: &str) -> BookieProcess {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("create log");
-    let mut command = Command::new(FOLIO);
-    command
-        .args(["bookie", "--listen", listen, "--bookie-id", name])
-        .arg("--data-dir")
-        .arg(dir.join(name))
-        .stderr(log);
-    BookieProcess::spawn(command)
+    let log_path = dir.join(format!("{name}.log"));
+    common::retry_while_port_in_use(&log_path, || {
+        let log = std::fs::File::create(&log_path).expect("create log");
+        let mut command = Command::new(FOLIO);
+        command
+            .args(["bookie", "--listen", listen, "--bookie-id", name])
+            .arg("--data-dir")
+            .arg(dir.join(name))
+            .stderr(log);
+        BookieProcess::try_spawn(command)
+    })
 }
 
 fn open_db(dir: &Path) -> Db {
@@ -53,8 +58,9 @@ fn now_ms() -> u64 {
 }
 
 /// Runs `folio bookie` with `--metadata` until its stdout shows `line`, then
-/// returns it running. The first stdout line (the address) is read by
-/// `BookieProcess::spawn`; this reads the following ones.
+/// returns it running. A fixed `listen` port (a restart on the bookie's old
+/// address) may be held for a moment by another socket: see
+/// `common::retry_while_port_in_use`.
 fn start_member(
     dir: &Path,
     name: &str,
@@ -63,6 +69,22 @@ fn start_member(
     extra: &[&str],
     line: &str,
 ) -> Member {
+    let log_path = dir.join(format!("{name}.log"));
+    common::retry_while_port_in_use(&log_path, || {
+        try_start_member(dir, name, listen, ns, extra, line)
+    })
+}
+
+/// One attempt of [`start_member`]: `Err` if the process exits before printing
+/// `line`.
+fn try_start_member(
+    dir: &Path,
+    name: &str,
+    listen: &str,
+    ns: &Path,
+    extra: &[&str],
+    line: &str,
+) -> Result<Member, String> {
     let url = format!("embedded://{}", ns.display());
     let mut args = vec!["--metadata", url.as_str()];
     args.extend_from_slice(extra);
@@ -88,14 +110,22 @@ fn start_member(
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let got = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("{name} did not print {line:?} within 30 s"));
+        let got = match rx.recv_timeout(left) {
+            Ok(got) => got,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Stdout closed before `line`: the process is exiting.
+                let status = member.0.wait().expect("reap folio bookie");
+                return Err(format!("{name} exited ({status}) before printing {line:?}"));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{name} did not print {line:?} within 30 s")
+            }
+        };
         if let Some(addr) = got.strip_prefix("folio bookie listening on ") {
             member.1 = Some(addr.trim().to_owned());
         }
         if got.starts_with(line) {
-            return member;
+            return Ok(member);
         }
     }
 }

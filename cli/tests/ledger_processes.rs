@@ -85,12 +85,16 @@ fn ledger_client(db: &Db, bookies: &[BookieProcess]) -> LedgerClient {
             rack: None,
         })
         .collect();
+    // A killed bookie resets its connections and refuses new ones, so it is noticed
+    // at once; 10 s timeouts keep a live bookie that is slow on a loaded machine (a
+    // multi-second fsync) from being replaced, or, with no spare left after the
+    // kill, from failing the write.
     let config = ClientConfig {
-        request_timeout: Duration::from_secs(3),
+        request_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(1),
         speculative_read_delay: Duration::from_millis(50),
         writer: WriterConfig {
-            add_timeout_ms: 3_000,
+            add_timeout_ms: 10_000,
             ..WriterConfig::default()
         },
         read_ahead_entries: 32,
@@ -435,9 +439,11 @@ async fn a_killed_writers_ledger_recovers_at_or_above_its_last_ack_and_is_fenced
     // go of the namespace.
     drop((writer, recoverer, other, reader, db));
     let ledger = report.ledger_id.to_string();
-    // Background tasks of the dropped clients may hold the store for a moment.
+    // Background tasks of the dropped clients may hold the store for a moment (at
+    // most 30 s here).
     let mut out = run_folio(&["ledger", "recover", &ledger, "--metadata-dir"], &ns);
-    for _ in 0..50 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
         if !String::from_utf8_lossy(&out.stderr).contains("in use by another process") {
             break;
         }

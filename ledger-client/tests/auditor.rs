@@ -19,12 +19,28 @@ mod common;
 
 use common::{Cluster, fast_config};
 
-/// Registry leases of 2 × 100 ms.
+/// Registry leases of 2 × 100 ms: the lease a bookie about to be stopped gets from
+/// its last heartbeat, so that it lapses quickly. (A stopped bookie refuses the
+/// connection at once, so the generous probe timeout costs nothing; it only keeps a
+/// live bookie that answers slowly on a loaded machine from counting as unreachable.)
 fn prober_config() -> ProberConfig {
     ProberConfig {
         interval: Duration::from_millis(100),
         lease_intervals: 2,
-        probe_timeout: Duration::from_millis(500),
+        probe_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Registry leases of 300 × 100 ms, for the bookies that stay up. With 200 ms leases
+/// a slow tick on a loaded machine (a late timer, a slow namespace fsync between
+/// the heartbeat and the check) lets a live bookie lapse to DOWN, and then be
+/// counted lost next to the stopped one; 30 s leases never lapse within a test. A
+/// stopped bookie is not heartbeated by any prober, so it keeps the short lease of
+/// its last heartbeat from [`prober_config`].
+fn steady_prober_config() -> ProberConfig {
+    ProberConfig {
+        lease_intervals: 300,
+        ..prober_config()
     }
 }
 
@@ -80,6 +96,15 @@ async fn ensemble(db: &Db, id: u64) -> Vec<String> {
         .collect()
 }
 
+/// The index of a bookie that holds some of `ledgers`, to be stopped. Placement is
+/// random: a fixed index holds none of a few E=2-of-3 ledgers now and then (with
+/// uniform placement, 1 run in 81 for four ledgers), and then nothing is ever
+/// marked.
+fn a_bookie_with_ledgers(cluster: &Cluster, ledgers: &BTreeMap<u64, Vec<String>>) -> usize {
+    let (_, ensemble) = ledgers.iter().next().expect("a ledger");
+    cluster.index_of(&ensemble[0])
+}
+
 /// The under-replication queue as ledger → missing bookies.
 async fn queue(db: &Db) -> BTreeMap<u64, Vec<String>> {
     db.transact(|tx, _| under_replicated::list(tx, None, 10_000))
@@ -125,21 +150,34 @@ async fn prober_marks_a_dead_bookie_down_and_a_live_one_rw() {
     let report = prober.probe_once().await.expect("probe");
     assert_eq!(report.alive.len(), 2);
     let (a, b) = (cluster.addresses[0].clone(), cluster.addresses[1].clone());
-    assert_eq!(
-        state_of(&cluster.db, a.as_str()).await,
-        BookieState::ReadWrite
-    );
+    // Both registered read-write. (The record as written: its 200 ms lease may have
+    // lapsed by now on a loaded machine.)
+    for address in [&a, &b] {
+        let id = address.as_str().to_owned();
+        let record = cluster
+            .db
+            .transact(move |tx, _| bookies::get(tx, &id))
+            .await
+            .expect("get")
+            .expect("registered");
+        assert_eq!(
+            (record.state, record.lease_ms),
+            (BookieState::ReadWrite, 200)
+        );
+    }
     cluster.stop(1).await;
+    // From now on a keeps being heartbeated (with long leases); b is not.
+    let steady = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     let started = Instant::now();
     loop {
-        let report = prober.probe_once().await.expect("probe");
+        let report = steady.probe_once().await.expect("probe");
         assert_eq!(report.alive, std::slice::from_ref(&a));
         assert_eq!(report.unreachable, std::slice::from_ref(&b));
         if state_of(&cluster.db, b.as_str()).await == BookieState::Down {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "lease never lapsed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -159,29 +197,28 @@ async fn only_the_lease_holder_marks_and_a_deposed_auditor_cannot_write() {
     let ledgers = write_ledgers(&cluster.db, &client, 4).await;
     let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
     prober.probe_once().await.expect("probe");
-    let a = Auditor::new(
-        cluster.db.clone(),
-        client.clone(),
-        auditor_config(),
-        "a".into(),
-    );
-    let b = Auditor::new(
-        cluster.db.clone(),
-        client.clone(),
-        auditor_config(),
-        "b".into(),
-    );
+    // A 5 s auditor lease: b must never find it lapsed while a renews it every loop
+    // turn, however slow a turn is on a loaded machine.
+    let config = AuditorConfig {
+        lease: Duration::from_secs(5),
+        ..auditor_config()
+    };
+    let a = Auditor::new(cluster.db.clone(), client.clone(), config, "a".into());
+    let b = Auditor::new(cluster.db.clone(), client.clone(), config, "b".into());
     let ra = a.audit_once().await.expect("audit a");
     assert!(ra.leader);
     assert_eq!(ra.epoch, 1);
     let rb = b.audit_once().await.expect("audit b");
     assert!(!rb.leader);
 
-    cluster.stop(0).await;
-    let lost = cluster.addresses[0].as_str().to_owned();
+    let victim = a_bookie_with_ledgers(&cluster, &ledgers);
+    cluster.stop(victim).await;
+    let lost = cluster.addresses[victim].as_str().to_owned();
+    // The live bookies keep heartbeating, with leases that cannot lapse meanwhile.
+    let steady = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     let started = Instant::now();
     loop {
-        prober.probe_once().await.expect("probe");
+        steady.probe_once().await.expect("probe");
         let rb = b.audit_once().await.expect("audit b");
         assert!(!rb.leader, "b never holds the lease while a renews it");
         assert_eq!(rb.ledgers_marked, 0);
@@ -190,7 +227,7 @@ async fn only_the_lease_holder_marks_and_a_deposed_auditor_cannot_write() {
             assert_eq!(ra.lost_bookies, std::slice::from_ref(&lost));
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "never marked");
+        assert!(started.elapsed() < Duration::from_secs(30), "never marked");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let marked = queue(&cluster.db).await;
@@ -198,20 +235,15 @@ async fn only_the_lease_holder_marks_and_a_deposed_auditor_cannot_write() {
     assert_eq!(b.counters().ledgers_marked, 0);
     assert_eq!(a.counters().bookies_lost, 1);
 
-    // a stops renewing; its lease lapses and b takes over with a higher epoch. The
-    // live bookies keep heartbeating meanwhile.
-    let paused = Instant::now();
-    while paused.elapsed() < auditor_config().lease + Duration::from_millis(100) {
-        prober.probe_once().await.expect("probe");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // a stops renewing; its lease lapses and b takes over with a higher epoch.
+    tokio::time::sleep(config.lease + Duration::from_millis(100)).await;
     let rb = b.audit_once().await.expect("audit b");
     assert!(rb.leader);
     assert_eq!(rb.epoch, 2);
     // a still believes it holds epoch 1: its write is fenced and changes nothing.
     // (Its queue record, if any, names only the lost bookie, never a live one.)
     let unmarked = *ledgers.keys().next().expect("a ledger");
-    let live = cluster.addresses[1].as_str().to_owned();
+    let live = cluster.addresses[(victim + 1) % 3].as_str().to_owned();
     let err = a.mark(unmarked, &live).await.expect_err("deposed");
     assert!(
         matches!(err, AuditError::LeaseLost { epoch: 1, .. }),
@@ -241,12 +273,14 @@ async fn a_stopped_bookie_is_lost_only_after_the_delay() {
     );
     assert_eq!(auditor.audit_once().await.expect("audit").ledgers_marked, 0);
 
-    let victim = 2;
+    let victim = a_bookie_with_ledgers(&cluster, &ledgers);
     let lost = cluster.addresses[victim].as_str().to_owned();
     cluster.stop(victim).await;
     let lease = prober_config().interval * prober_config().lease_intervals;
+    // The live bookies keep heartbeating, with leases that cannot lapse meanwhile.
+    let steady = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     loop {
-        prober.probe_once().await.expect("probe");
+        steady.probe_once().await.expect("probe");
         let report = auditor.audit_once().await.expect("audit");
         if report.ledgers_marked > 0 {
             // (Registry times are whole milliseconds.)
@@ -259,7 +293,7 @@ async fn a_stopped_bookie_is_lost_only_after_the_delay() {
         }
         assert!(queue(&cluster.db).await.is_empty());
         assert!(
-            last_heartbeat.elapsed() < Duration::from_secs(10),
+            last_heartbeat.elapsed() < Duration::from_secs(30),
             "never marked"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -283,13 +317,17 @@ async fn a_new_auditor_waits_the_delay_even_for_a_long_dead_bookie() {
     let ledgers = write_ledgers(&cluster.db, &client, 6).await;
     let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
     prober.probe_once().await.expect("probe");
-    let victim = 1;
+    let victim = a_bookie_with_ledgers(&cluster, &ledgers);
     let lost = cluster.addresses[victim].as_str().to_owned();
     cluster.stop(victim).await;
     // Its registry lease lapses long before any auditor runs.
     let lease = prober_config().interval * prober_config().lease_intervals;
     tokio::time::sleep(lease + LOST_DELAY * 2).await;
-    prober.probe_once().await.expect("probe");
+    // The live bookies heartbeat again, from now on with leases that cannot lapse
+    // while the test runs: with 200 ms leases a slow tick would find them lost
+    // alongside the victim.
+    let steady = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
+    steady.probe_once().await.expect("probe");
     assert_eq!(state_of(&cluster.db, &lost).await, BookieState::Down);
 
     let auditor = Auditor::new(
@@ -300,9 +338,7 @@ async fn a_new_auditor_waits_the_delay_even_for_a_long_dead_bookie() {
     );
     let term = Instant::now();
     loop {
-        // The live bookies keep heartbeating; without this their 200 ms leases lapse
-        // too, and a slow tick would find them lost alongside the victim.
-        prober.probe_once().await.expect("probe");
+        steady.probe_once().await.expect("probe");
         let report = auditor.audit_once().await.expect("audit");
         if report.ledgers_marked > 0 {
             assert!(
@@ -313,7 +349,7 @@ async fn a_new_auditor_waits_the_delay_even_for_a_long_dead_bookie() {
             break;
         }
         assert!(queue(&cluster.db).await.is_empty());
-        assert!(term.elapsed() < Duration::from_secs(10), "never marked");
+        assert!(term.elapsed() < Duration::from_secs(30), "never marked");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(queue(&cluster.db).await, on(&ledgers, &lost));
@@ -326,7 +362,7 @@ async fn decommission_marks_ledgers_and_placement_avoids_the_bookie() {
     let cluster = Cluster::start(3).await;
     let client = cluster.client(fast_config());
     let ledgers = write_ledgers(&cluster.db, &client, 6).await;
-    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     prober.probe_once().await.expect("probe");
     let retired = cluster.addresses[0].as_str().to_owned();
     assert_eq!(cluster.index_of(&retired), 0);
@@ -396,7 +432,7 @@ async fn fragment_check_marks_exactly_the_bookie_that_lost_a_ledger() {
     let cluster = Cluster::start(3).await;
     let client = cluster.client(fast_config());
     let ledgers = write_ledgers(&cluster.db, &client, 4).await;
-    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     prober.probe_once().await.expect("probe");
     // A fragment check every tick.
     let config = AuditorConfig {
@@ -439,7 +475,7 @@ async fn orphan_scan_deletes_orphans_and_keeps_live_ledgers() {
     let cluster = Cluster::start(3).await;
     let client = cluster.client(fast_config());
     let ledgers = write_ledgers(&cluster.db, &client, 5).await;
-    let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
+    let prober = BookieProber::new(cluster.db.clone(), client.clone(), steady_prober_config());
     prober.probe_once().await.expect("probe");
     let (&orphan, orphan_ensemble) = ledgers.iter().nth(2).expect("a ledger");
     // The metadata goes while the bookies keep the entries (a delete that missed them).
@@ -555,7 +591,7 @@ async fn a_corrupt_copy_found_by_the_scrubber_is_marked() {
     // Still counted as stored, so only the scrub report can reveal it.
     assert_eq!(stored(&pool, &bookie, victim).await, [(0, 2)]);
 
-    let prober = BookieProber::new(db.clone(), client.clone(), prober_config());
+    let prober = BookieProber::new(db.clone(), client.clone(), steady_prober_config());
     prober.probe_once().await.expect("probe");
     let auditor = Auditor::new(db.clone(), client.clone(), auditor_config(), "a".into());
     let report = auditor.audit_once().await.expect("audit");
@@ -576,12 +612,13 @@ async fn loops_stop_on_shutdown_and_the_auditor_releases_its_lease() {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let prober = BookieProber::new(cluster.db.clone(), client.clone(), prober_config());
     let prober = tokio::spawn(prober.run(stopped.clone()));
-    let auditor = Auditor::new(
-        cluster.db.clone(),
-        client.clone(),
-        auditor_config(),
-        "a".into(),
-    );
+    // A 30 s lease: the second auditor cannot find it lapsed however slowly the
+    // running one ticks, and it can only be free at the end because it was released.
+    let config = AuditorConfig {
+        lease: Duration::from_secs(30),
+        ..auditor_config()
+    };
+    let auditor = Auditor::new(cluster.db.clone(), client.clone(), config, "a".into());
     let auditor = tokio::spawn(std::sync::Arc::new(auditor).run(stopped));
     let started = Instant::now();
     loop {
@@ -600,24 +637,19 @@ async fn loops_stop_on_shutdown_and_the_auditor_releases_its_lease() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "loops never ran"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let second = Auditor::new(
-        cluster.db.clone(),
-        client.clone(),
-        auditor_config(),
-        "b".into(),
-    );
+    let second = Auditor::new(cluster.db.clone(), client.clone(), config, "b".into());
     assert!(!second.audit_once().await.expect("audit").leader);
     stop.send(true).expect("loops listening");
-    tokio::time::timeout(Duration::from_secs(10), prober)
+    tokio::time::timeout(Duration::from_secs(30), prober)
         .await
         .expect("prober stops")
         .expect("prober task");
-    tokio::time::timeout(Duration::from_secs(10), auditor)
+    tokio::time::timeout(Duration::from_secs(30), auditor)
         .await
         .expect("auditor stops")
         .expect("auditor task");

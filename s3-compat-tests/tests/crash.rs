@@ -128,6 +128,17 @@ async fn acknowledged_objects_survive_kill_9() {
                 }
             }));
         }
+        // Kill while PUTs are flowing: a random delay after the round's first
+        // acknowledgement. (A delay counted from the start alone could end before
+        // any PUT finished on a loaded machine, failing the check below.)
+        let started = std::time::Instant::now();
+        while acked.lock().expect("lock").len() == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "round {round}: no PUT acknowledged within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let kill_after = Duration::from_millis(rng.random_range(1500..4000));
         tokio::time::sleep(kill_after).await;
         let data = server.kill();
@@ -137,7 +148,7 @@ async fn acknowledged_objects_survive_kill_9() {
         }
         let snapshot = acked.lock().expect("lock").clone();
         eprintln!(
-            "round {round}: killed after {kill_after:?}; {} objects acknowledged this round, {} in all",
+            "round {round}: killed {kill_after:?} after its first acknowledgement; {} objects acknowledged this round, {} in all",
             snapshot.len() - before,
             snapshot.len()
         );

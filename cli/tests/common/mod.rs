@@ -18,7 +18,14 @@ impl BookieProcess {
     /// Spawns `command` (a `folio bookie ... --listen 127.0.0.1:0` invocation whose
     /// stderr the caller has set) and waits up to 30 s for the "listening on ADDR"
     /// line on its stdout.
-    pub fn spawn(mut command: Command) -> BookieProcess {
+    #[allow(dead_code)] // not every test binary spawns without a retry
+    pub fn spawn(command: Command) -> BookieProcess {
+        BookieProcess::try_spawn(command).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`BookieProcess::spawn`], but a process that exits before printing its
+    /// address (say, because its `--listen` port is in use) is an `Err`, reaped.
+    pub fn try_spawn(mut command: Command) -> Result<BookieProcess, String> {
         let mut child = command
             .env("FOLIO_LOG", "warn")
             .stdout(Stdio::piped())
@@ -38,13 +45,18 @@ impl BookieProcess {
         let line = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("bookie printed its address within 30s");
+        if line.is_empty() {
+            // Stdout closed without a line: the process is exiting.
+            let status = process.child.wait().expect("reap folio bookie");
+            return Err(format!("folio bookie exited ({status}) before listening"));
+        }
         process.addr = line
             .trim()
             .rsplit(' ')
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        process
+        Ok(process)
     }
 
     /// Kills the process with SIGKILL and reaps it.
@@ -58,6 +70,35 @@ impl BookieProcess {
 impl Drop for BookieProcess {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// Runs `start` until it succeeds, while the failure is a port in use (its message
+/// or the log file `log` says "in use"), for at most 30 s.
+///
+/// A bookie restarted on the address it had before finds its port free only if
+/// no socket took it meanwhile: while the bookie was down, a connection made by any
+/// process on the machine may have been given that port as its local port, and
+/// binding fails until that socket closes.
+#[allow(dead_code)] // not every test binary restarts a bookie on its address
+pub fn retry_while_port_in_use<T>(
+    log: &std::path::Path,
+    mut start: impl FnMut() -> Result<T, String>,
+) -> T {
+    let started = Instant::now();
+    loop {
+        match start() {
+            Ok(t) => return t,
+            Err(e) => {
+                let logged = std::fs::read_to_string(log).unwrap_or_default();
+                assert!(
+                    (e.contains("in use") || logged.contains("in use"))
+                        && started.elapsed() < Duration::from_secs(30),
+                    "{e}; log: {logged}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
     }
 }
 
