@@ -71,6 +71,25 @@ async fn add_all(probe: &ProbeClient, entries: &[Entry]) {
     }
 }
 
+/// Reads entry `entry_id` of `ledger_id` over `probe`: the entry, or `None` if the
+/// bookie answered without one.
+async fn read_entry(probe: &ProbeClient, ledger_id: u64, entry_id: u64) -> Option<Entry> {
+    let read = probe
+        .call(Request::ReadEntry(ReadEntry {
+            ledger_id,
+            target: ReadTarget::Entry(entry_id),
+            fence: false,
+            master_key: key(),
+            long_poll: None,
+        }))
+        .await
+        .expect("read answered");
+    let Response::ReadEntry(r) = read else {
+        panic!("unexpected answer {read:?}")
+    };
+    r.entry
+}
+
 /// `n` ReadEntry frames (request ids 0..n) for entries 0..`entries` of ledger 1,
 /// round-robin, encoded back to back to be sent at once.
 fn pipelined_reads(n: u64, entries: u64) -> BytesMut {
@@ -308,20 +327,7 @@ async fn a_peer_that_stops_reading_is_disconnected_after_the_timeout() {
     assert!(drained.is_ok(), "the bookie closed the connection");
 
     // The bookie goes on serving.
-    let read = probe
-        .call(Request::ReadEntry(ReadEntry {
-            ledger_id: 1,
-            target: ReadTarget::Entry(3),
-            fence: false,
-            master_key: key(),
-            long_poll: None,
-        }))
-        .await
-        .expect("read answered");
-    let Response::ReadEntry(r) = read else {
-        panic!("unexpected answer")
-    };
-    assert_eq!(r.entry.as_ref(), Some(&entries[3]));
+    assert_eq!(read_entry(&probe, 1, 3).await.as_ref(), Some(&entries[3]));
     drop(probe);
     b.shutdown().await.expect("shutdown");
 }
@@ -437,20 +443,8 @@ async fn adds_past_the_bookie_wide_budget_get_too_many_requests() {
         "ok {ok:?}, busy {busy}"
     );
     for (ledger, e) in acknowledged {
-        let read = clients[0]
-            .call(Request::ReadEntry(ReadEntry {
-                ledger_id: ledger,
-                target: ReadTarget::Entry(e),
-                fence: false,
-                master_key: key(),
-                long_poll: None,
-            }))
-            .await
-            .expect("read answered");
-        let Response::ReadEntry(r) = read else {
-            panic!("unexpected answer")
-        };
-        assert_eq!(r.entry, Some(entry(ledger, e, 32 << 10)), "{ledger}/{e}");
+        let read = read_entry(&clients[0], ledger, e).await;
+        assert_eq!(read, Some(entry(ledger, e, 32 << 10)), "{ledger}/{e}");
     }
     wait_for_gauge(&metrics, |held| held == 0, 5).await;
     assert_eq!(metrics.inflight_bytes(), 0, "every charge released");
